@@ -1,0 +1,42 @@
+# The few verbs a person needs. `make run` starts the site, `make test` passes the tests.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+
+.PHONY: install run test lint format bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+## run: migrate, create the demo login, start web + worker + beat (Ctrl-C stops all)
+run: install
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py demo_user
+	@echo "Open http://$${WEB_HOST:-127.0.0.1}:$${WEB_PORT:-8000}/ (web, worker and beat start below)"
+	$(BIN)/honcho start
+
+## test: lint, migrations in step with models, then the whole suite
+test: install lint
+	$(BIN)/python manage.py makemigrations --check --dry-run
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+## bench: the cost of a task (needs Redis; see benchmarks/README.md)
+bench: install
+	$(BIN)/python benchmarks/task_overhead.py
+
+clean:
+	rm -rf var staticfiles .pytest_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""images: models arrive with the app's own issue."""

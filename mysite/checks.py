@@ -1,0 +1,42 @@
+"""System checks for the task setup (``manage.py check`` and every start)."""
+
+from django.apps import apps
+from django.conf import settings
+from django.core.checks import Error, register
+
+from mysite.celery import app
+
+
+@register()
+def task_time_limits_check(app_configs=None, **kwargs) -> list[Error]:
+    """Every task has a hard time limit below the broker visibility timeout.
+
+    Otherwise Redis re-delivers a late-ack task that is still running, and a
+    second worker starts it in parallel. A soft limit above the hard one is
+    refused by Celery only when the task is sent: catch it at start-up.
+    """
+    # Import every app's tasks module (what the worker's autodiscovery does).
+    app.loader.autodiscover_tasks([config.name for config in apps.get_app_configs()])
+    visibility = settings.TASK_VISIBILITY_TIMEOUT
+    errors = []
+    for name, task in sorted(app.tasks.items()):
+        limit = task.time_limit or app.conf.task_time_limit
+        if limit is None or limit >= visibility:
+            errors.append(
+                Error(
+                    f"Task {name} has hard time limit {limit!r}, which must be set "
+                    f"and below TASK_VISIBILITY_TIMEOUT ({visibility} s).",
+                    hint="Give the task a shorter time_limit or raise TASK_VISIBILITY_TIMEOUT.",
+                    id="mysite.E001",
+                )
+            )
+        soft = task.soft_time_limit or app.conf.task_soft_time_limit
+        if limit is not None and soft is not None and soft > limit:
+            errors.append(
+                Error(
+                    f"Task {name} has soft time limit {soft!r} above its hard limit {limit!r}.",
+                    hint="Set soft_time_limit below time_limit on the task.",
+                    id="mysite.E002",
+                )
+            )
+    return errors

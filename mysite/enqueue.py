@@ -1,0 +1,79 @@
+"""The one way to enqueue work: after the transaction commits, with a known id.
+
+``enqueue()`` checks its input, generates the task id up front, registers the
+publish with ``transaction.on_commit`` and returns the id, so the caller can
+store it on its row (and a user can poll it) before the worker ever runs.
+Outside a transaction the task is published at once.
+"""
+
+import logging
+from functools import partial
+from typing import Any
+
+from celery import Task, states, uuid
+from django.conf import settings
+from django.db import transaction
+from kombu.exceptions import OperationalError
+from kombu.utils.json import dumps
+
+from mysite.models import UserTask
+from mysite.priorities import Priority, broker_priority, broker_transport
+
+logger = logging.getLogger(__name__)
+
+
+class BrokerUnavailable(Exception):  # noqa: N818  (reads better at the call site)
+    """The broker refused the message; the page should say so (HTTP 503)."""
+
+
+def enqueue(
+    task: Task,
+    *,
+    args: list | tuple = (),
+    kwargs: dict[str, Any] | None = None,
+    user=None,
+    priority: int = Priority.NORMAL,
+    countdown: float | None = None,
+    using: str = "default",
+) -> str:
+    """Publish ``task`` once the current transaction commits; return its id.
+
+    ``user``: who started it; the task status API shows it to them (and staff).
+    ``priority``: a project ``Priority`` (0..9, higher first), translated for
+    the broker. ``countdown``: seconds to wait, below the visibility timeout.
+    Raises ``TypeError``/``ValueError`` on bad input before anything is written.
+    """
+    kwargs = dict(kwargs or {})
+    try:
+        dumps([args, kwargs])
+    except TypeError as exc:
+        raise TypeError(f"{task.name}: task arguments must be JSON values ({exc})") from exc
+    native_priority = broker_priority(priority, broker_transport(task.app.conf.broker_url))
+    if countdown is not None and not 0 <= countdown < settings.TASK_VISIBILITY_TIMEOUT:
+        raise ValueError(
+            f"countdown must be between 0 and {settings.TASK_VISIBILITY_TIMEOUT} s "
+            f"(the broker visibility timeout), got {countdown!r}"
+        )
+    if user is not None and task.ignore_result:
+        raise ValueError(f"{task.name} stores no result: poll its domain row instead")
+
+    task_id = uuid()
+    if user is not None:
+        UserTask.objects.using(using).create(task_id=task_id, task_name=task.name, user=user)
+    options = {"task_id": task_id, "countdown": countdown}
+    if native_priority is not None:
+        options["priority"] = native_priority
+    transaction.on_commit(partial(_publish, task, tuple(args), kwargs, options), using=using)
+    return task_id
+
+
+def _publish(task: Task, args: tuple, kwargs: dict, options: dict) -> None:
+    try:
+        task.apply_async(args, kwargs, **options)
+    except OperationalError as exc:
+        task_id = options["task_id"]
+        logger.error("Could not publish %s[%s]: %s", task.name, task_id, exc)
+        # Whoever polls this id learns the truth instead of a PENDING forever.
+        error = BrokerUnavailable(f"the task queue was unreachable: {exc}")
+        task.backend.store_result(task_id, error, states.FAILURE)
+        raise error from exc

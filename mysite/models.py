@@ -1,0 +1,23 @@
+from django.conf import settings
+from django.db import models
+
+
+class UserTask(models.Model):
+    """A task started on behalf of a user: who may see its status.
+
+    Written by ``mysite.enqueue.enqueue(..., user=...)`` in the caller's
+    transaction, so a task id the status API knows was really enqueued.
+    """
+
+    task_id = models.CharField(max_length=255, unique=True)
+    task_name = models.CharField(max_length=255)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="started_tasks"
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.task_name}[{self.task_id}]"

@@ -1,0 +1,126 @@
+"""Read-only queries for the dashboard, the task status API and health checks."""
+
+import logging
+from datetime import timedelta
+
+from celery import states
+from django.conf import settings
+from django.db import connection
+from django.db.models import Count
+from django.utils import timezone
+from django_celery_results.models import TaskResult
+from kombu.exceptions import ChannelError, OperationalError
+
+from mysite.celery import app as celery_app
+from mysite.models import UserTask
+
+logger = logging.getLogger(__name__)
+
+BROKER_TIMEOUT = 2.0  # seconds a health check or the dashboard waits on the broker
+
+
+def task_state_counts() -> dict[str, int]:
+    rows = TaskResult.objects.values_list("status").annotate(n=Count("id")).order_by("status")
+    return dict(rows)
+
+
+def task_recent(*, limit: int = 25) -> list[TaskResult]:
+    return list(
+        TaskResult.objects.order_by("-date_created").only(
+            "task_id", "task_name", "status", "worker", "date_created", "date_started", "date_done"
+        )[:limit]
+    )
+
+
+def task_status_get(*, task_id: str, user) -> dict | None:
+    """The status of a task ``user`` may see, or None (unknown, not theirs, expired).
+
+    PENDING is only reported for a task we know was enqueued (a ``UserTask``
+    row younger than the result expiry) and has no stored state yet.
+    """
+    result = TaskResult.objects.filter(task_id=task_id).first()
+    owned = UserTask.objects.filter(task_id=task_id)
+    if not user.is_staff:
+        owned = owned.filter(user=user)
+        if not owned.exists():
+            return None
+    if result is None:
+        fresh_since = timezone.now() - settings.CELERY_RESULT_EXPIRES
+        if not owned.filter(created_at__gte=fresh_since).exists():
+            return None
+        return {"id": task_id, "state": "PENDING", "result": None, "date_done": None}
+
+    ready = result.status in states.READY_STATES
+    value = celery_app.backend.decode_content(result, result.result)
+    status = {"id": task_id, "state": result.status, "date_done": None}
+    if ready:
+        status["date_done"] = result.date_done
+    if result.status in states.EXCEPTION_STATES:  # FAILURE, RETRY, REVOKED
+        status["error"] = _readable_error(value)
+    else:  # the value once SUCCESS; nothing while STARTED
+        status["result"] = value if ready else None
+    return status
+
+
+def _readable_error(exc_info) -> str:
+    if isinstance(exc_info, dict) and "exc_type" in exc_info:
+        message = exc_info.get("exc_message") or ()
+        if isinstance(message, list | tuple):
+            message = " ".join(str(part) for part in message)
+        return f"{exc_info['exc_type']}: {message}" if message else exc_info["exc_type"]
+    return str(exc_info)
+
+
+def worker_list(*, timeout: float = 1.0) -> list[str] | None:
+    """Names of the workers that answer a ping; None if the broker is down."""
+    try:
+        replies = celery_app.control.ping(timeout=timeout)
+    except OperationalError:
+        return None
+    return sorted(name for reply in replies for name in reply)
+
+
+def queue_depths() -> dict[str, int] | None:
+    """Messages waiting per queue; None if the broker is down."""
+    depths = {}
+    try:
+        with celery_app.connection_for_read() as conn:
+            conn.ensure_connection(max_retries=1, timeout=BROKER_TIMEOUT)
+            for name in settings.TASK_QUEUE_NAMES:
+                with conn.channel() as channel:
+                    try:
+                        depths[name] = channel.queue_declare(name, passive=True).message_count
+                    except ChannelError:  # not declared yet: nothing was ever sent
+                        depths[name] = 0
+    except OperationalError:
+        return None
+    return depths
+
+
+def database_check() -> str | None:
+    """None if the database answers, else a short reason."""
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except Exception as exc:  # noqa: BLE001  (any failure means "not ready")
+        logger.warning("readiness: database unreachable: %s", exc)
+        return f"{type(exc).__name__}: {exc}".strip()
+    return None
+
+
+def broker_check() -> str | None:
+    """None if the broker accepts a connection, else a short reason."""
+    try:
+        with celery_app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, timeout=BROKER_TIMEOUT)
+            conn.default_channel  # noqa: B018  (opens a channel: the transport really answers)
+    except Exception as exc:  # noqa: BLE001
+        logger.warning("readiness: broker unreachable: %s", exc)
+        return f"{type(exc).__name__}: {exc}".strip()
+    return None
+
+
+def runtime(result: TaskResult) -> timedelta | None:
+    if result.date_started and result.date_done and result.status in states.READY_STATES:
+        return result.date_done - result.date_started
+    return None

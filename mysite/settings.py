@@ -1,0 +1,241 @@
+"""Settings for mysite, read from the environment (12-factor).
+
+With no variables set the project runs on embedded defaults: SQLite in WAL mode
+and Celery's filesystem transport, both under ``var/``. ``DATABASE_URL`` and
+``CELERY_BROKER_URL`` switch to PostgreSQL and Redis (or RabbitMQ); the code is
+the same either way.
+"""
+
+from datetime import timedelta
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+from kombu import Queue
+
+from mysite.priorities import MAX_PRIORITY, Priority, broker_priority, broker_transport
+
+env = environ.Env()
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(env("VAR_DIR", default=str(BASE_DIR / "var")))
+
+# --- Core -------------------------------------------------------------------
+
+DEBUG = env.bool("DEBUG", default=True)
+SECRET_KEY = env("SECRET_KEY", default="")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
+    SECRET_KEY = "django-insecure-local-development-only"  # noqa: S105
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django_celery_beat",
+    "django_celery_results",
+    "mysite",
+    "images",
+    "reports",
+    "notifications",
+    "payments",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "mysite.middleware.BrokerUnavailableMiddleware",
+]
+
+ROOT_URLCONF = "mysite.urls"
+WSGI_APPLICATION = "mysite.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database ---------------------------------------------------------------
+
+DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}")}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Embedded default: WAL lets the web process read while a worker writes;
+    # IMMEDIATE transactions and a busy timeout make writers queue, not fail.
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    DATABASES["default"]["OPTIONS"] = {
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL",
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+    }
+    # A file, not :memory:, so the in-process test worker's threads share it.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
+else:
+    DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "dashboard"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env("TIME_ZONE", default="Europe/Berlin")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+MEDIA_URL = "media/"
+MEDIA_ROOT = Path(env("MEDIA_ROOT", default=str(VAR_DIR / "media")))
+
+# --- Logging ----------------------------------------------------------------
+# Every line names the task it was written in ("images.tasks.x[<id>]", or "-"
+# outside a task), whichever logger wrote it. Celery leaves the root logger to
+# this configuration (CELERY_WORKER_HIJACK_ROOT_LOGGER below).
+
+LOG_LEVEL = env("LOG_LEVEL", default="INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"task_context": {"()": "mysite.log.TaskContextFilter"}},
+    "formatters": {
+        "standard": {
+            "format": "%(asctime)s %(levelname)s [%(processName)s] %(task)s %(name)s: %(message)s",
+        },
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "filters": ["task_context"],
+            "formatter": "standard",
+        },
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+    },
+}
+
+# --- Celery -----------------------------------------------------------------
+# Every Celery option, in one place. The app reads these with the CELERY_
+# prefix (mysite/celery.py).
+
+# Broker. Embedded default: the filesystem transport under var/broker/, which
+# needs nothing installed; set redis://... or amqp://... for real work.
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="filesystem://localhost/")
+BROKER_SCHEME = broker_transport(CELERY_BROKER_URL)
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True  # a worker waits for the broker
+CELERY_BROKER_CONNECTION_TIMEOUT = 4
+
+# Hard limit for any task (seconds). A task may set a shorter one; a longer
+# one fails the system check `mysite.E001` unless the visibility timeout grows.
+CELERY_TASK_TIME_LIMIT = 10 * 60
+CELERY_TASK_SOFT_TIME_LIMIT = 9 * 60  # SoftTimeLimitExceeded: time to clean up
+# Redis re-delivers a message not acked within this many seconds. It must stay
+# above the longest hard time limit (and every ETA/countdown: the enqueue
+# helper refuses longer ones), or a late-ack task runs twice in parallel.
+TASK_VISIBILITY_TIMEOUT = 2 * 60 * 60
+
+# Redis: one list per priority, all ten kept apart (see priorities.py).
+BROKER_PRIORITY_OPTIONS = {
+    "priority_steps": list(range(MAX_PRIORITY + 1)),
+    "queue_order_strategy": "priority",
+}
+if BROKER_SCHEME == "filesystem":
+    _broker_dir = VAR_DIR / "broker"
+    for _folder in ("queue", "processed", "control"):
+        (_broker_dir / _folder).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_broker_dir / "queue"),
+        "data_folder_out": str(_broker_dir / "queue"),
+        "processed_folder": str(_broker_dir / "processed"),
+        "control_folder": str(_broker_dir / "control"),
+        "polling_interval": 0.2,
+    }
+else:
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": TASK_VISIBILITY_TIMEOUT,
+        **BROKER_PRIORITY_OPTIONS,
+    }
+
+# Queues by workload, routed by app: the task name starts with the app label.
+TASK_QUEUE_NAMES = ("default", "images", "reports", "notifications", "payments")
+CELERY_TASK_QUEUES = tuple(Queue(name, routing_key=name) for name in TASK_QUEUE_NAMES)
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_ROUTES = {
+    f"{name}.*": {"queue": name} for name in TASK_QUEUE_NAMES if name != "default"
+}
+
+# One priority scale (mysite.priorities.Priority): RabbitMQ queues accept 0..9,
+# and a message sent without a priority gets NORMAL in the broker's own terms
+# (on Redis an unset priority would otherwise be the most urgent).
+CELERY_TASK_QUEUE_MAX_PRIORITY = MAX_PRIORITY
+CELERY_TASK_DEFAULT_PRIORITY = broker_priority(Priority.NORMAL, BROKER_SCHEME)
+
+# JSON only: task arguments are ids and JSON values, never pickles.
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_RESULT_ACCEPT_CONTENT = ["json"]
+
+# Results in the Django database (django-celery-results), written by our
+# backend in one statement per state. Extended results keep the task name,
+# arguments and worker; STARTED is stored so pages can show it.
+CELERY_RESULT_BACKEND = env("CELERY_RESULT_BACKEND", default="mysite.results.UpsertDatabaseBackend")
+CELERY_RESULT_EXTENDED = True
+CELERY_TASK_TRACK_STARTED = True
+CELERY_RESULT_EXPIRES = timedelta(days=7)  # beat runs celery.backend_cleanup daily
+CELERY_RESULT_BACKEND_ALWAYS_RETRY = True  # reconnect after a dropped DB connection
+CELERY_RESULT_BACKEND_MAX_RETRIES = 5
+
+# Delivery. Late ack: a message is acknowledged after its task ran, so a
+# worker that dies mid-task does not lose it (every task is safe to run twice).
+# A task that kills its worker process is failed, not re-queued forever;
+# payments opt in to re-queueing on their own.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = False
+# If the broker connection drops, cancel running late-ack tasks: their messages
+# go back to the queue and would otherwise run twice in parallel.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
+
+# Workers. Prefetch 4 suits short tasks; the pools for long or money-moving
+# tasks run with --prefetch-multiplier=1 on their command line.
+CELERY_WORKER_PREFETCH_MULTIPLIER = 4
+CELERY_WORKER_MAX_TASKS_PER_CHILD = 1000  # recycle processes: bounds leaks
+CELERY_WORKER_MAX_MEMORY_PER_CHILD = 512 * 1024  # KiB
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # LOGGING above formats worker lines
+
+# Schedules live in the database and are edited in the admin.
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_TIMEZONE = TIME_ZONE
+CELERY_ENABLE_UTC = True

@@ -1,0 +1,1 @@
+"""notifications: models arrive with the app's own issue."""

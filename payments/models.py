@@ -1,0 +1,1 @@
+"""payments: models arrive with the app's own issue."""

@@ -1,0 +1,4 @@
+"""Celery tasks of the payments app: thin, they call services.
+
+Routed to the `payments` queue by CELERY_TASK_ROUTES.
+"""

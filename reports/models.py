@@ -1,0 +1,1 @@
+"""reports: models arrive with the app's own issue."""

@@ -1,0 +1,107 @@
+"""Fixtures shared by the whole suite.
+
+Integration tests run tasks on a real Celery worker (in this process, on the
+configured broker and database), never in eager mode. Tests that need a
+service or Chromium skip on a bare laptop with the reason, and fail when
+CI=true.
+"""
+
+import os
+import socket
+import time
+from collections.abc import Callable
+
+import pytest
+from celery.contrib.testing.worker import start_worker
+from django.conf import settings
+
+from mysite.celery import app as celery_app
+
+IN_CI = os.environ.get("CI") == "true"
+
+
+def require(available: bool, reason: str) -> None:
+    """Skip unless ``available``; under CI=true a missing service is a failure."""
+    if available:
+        return
+    if IN_CI:
+        pytest.fail(f"{reason} (required when CI=true)")
+    pytest.skip(reason)
+
+
+def wait_for(condition: Callable[[], object], *, timeout: float = 30.0, what: str = "condition"):
+    """Poll ``condition`` until it returns something truthy; fail after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.05)
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on: connecting to it is refused at once."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def celery_worker(django_db_setup, django_db_blocker):
+    """A real worker consuming every project queue, for the whole session.
+
+    Tests that use it need ``transactional_db``: the worker's connection only
+    sees committed rows, and on-commit callbacks only run on a real commit.
+    """
+    with django_db_blocker.unblock():
+        celery_app.control.purge()  # nothing left over from an earlier run
+    with start_worker(
+        celery_app,
+        pool="solo",
+        queues=list(settings.TASK_QUEUE_NAMES),
+        perform_ping_check=False,
+        shutdown_timeout=30,
+        loglevel="INFO",
+    ) as worker:
+        yield worker
+
+
+@pytest.fixture
+def broker_down():
+    """Point the Celery app at a loopback port where no broker listens."""
+    conf = celery_app.conf
+    saved = {key: conf.get(key) for key in ("broker_read_url", "broker_write_url")}
+    dead = f"redis://127.0.0.1:{closed_port()}/0"
+
+    def reset_pools():
+        if celery_app._pool is not None:
+            celery_app._pool.force_close_all()
+        celery_app._pool = None
+        celery_app.amqp._producer_pool = None
+
+    conf.broker_read_url = conf.broker_write_url = dead
+    reset_pools()
+    try:
+        yield dead
+    finally:
+        conf.update(saved)
+        reset_pools()
+
+
+@pytest.fixture
+def user(django_user_model):
+    return django_user_model.objects.create_user("alice", password="alice-password-1")
+
+
+@pytest.fixture
+def other_user(django_user_model):
+    return django_user_model.objects.create_user("bob", password="bob-password-1")
+
+
+@pytest.fixture
+def staff_user(django_user_model):
+    return django_user_model.objects.create_user(
+        "carol", password="carol-password-1", is_staff=True
+    )
