@@ -52,12 +52,17 @@ def test_publishes_after_commit_and_the_worker_runs_it(celery_worker, user, publ
 
 @pytest.mark.django_db(transaction=True)
 def test_rolled_back_transaction_publishes_nothing(user, published):
-    class Boom(Exception):
-        pass
+    # given: a transaction that enqueues, then fails
+    def enqueue_then_fail():
+        with transaction.atomic():
+            enqueue(demo_task, kwargs={"seconds": 0}, user=user)
+            raise RuntimeError("rolled back")
 
-    with pytest.raises(Boom), transaction.atomic():
-        enqueue(demo_task, kwargs={"seconds": 0}, user=user)
-        raise Boom
+    # when
+    with pytest.raises(RuntimeError, match="rolled back"):
+        enqueue_then_fail()
+
+    # then
 
     assert published == []
     assert UserTask.objects.count() == 0

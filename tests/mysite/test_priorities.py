@@ -48,9 +48,9 @@ def test_priority_outside_the_scale_is_refused(bad):
 
 
 def test_default_task_priority_is_normal_in_the_brokers_terms():
-    assert settings.CELERY_TASK_DEFAULT_PRIORITY == broker_priority(
-        Priority.NORMAL, settings.BROKER_SCHEME
-    )
+    normal = broker_priority(Priority.NORMAL, settings.BROKER_SCHEME)
+
+    assert settings.CELERY_TASK_DEFAULT_PRIORITY == normal
 
 
 def _reachable(url: str) -> bool:
