@@ -71,30 +71,34 @@ def _readable_error(exc_info) -> str:
     return str(exc_info)
 
 
-def worker_list(*, timeout: float = 1.0) -> list[str] | None:
-    """Names of the workers that answer a ping; None if the broker is down."""
+def broker_overview(*, ping_timeout: float = 0.5) -> dict:
+    """Workers that answer a ping and messages waiting per queue.
+
+    Both are None when the broker is unreachable; that is known within
+    ``BROKER_TIMEOUT`` because the connection is tried once, up front.
+    """
     try:
-        replies = celery_app.control.ping(timeout=timeout)
-    except OperationalError:
-        return None
-    return sorted(name for reply in replies for name in reply)
+        with celery_app.connection_for_write() as conn:
+            _connect(conn)
+            replies = celery_app.control.ping(timeout=ping_timeout, connection=conn)
+            queues = {name: _queue_depth(conn, name) for name in settings.TASK_QUEUE_NAMES}
+    except OperationalError as exc:
+        logger.warning("dashboard: broker unreachable: %s", exc)
+        return {"workers": None, "queues": None}
+    workers = sorted(name for reply in replies for name in reply)
+    return {"workers": workers, "queues": queues}
 
 
-def queue_depths() -> dict[str, int] | None:
-    """Messages waiting per queue; None if the broker is down."""
-    depths = {}
-    try:
-        with celery_app.connection_for_read() as conn:
-            conn.ensure_connection(max_retries=1, timeout=BROKER_TIMEOUT)
-            for name in settings.TASK_QUEUE_NAMES:
-                with conn.channel() as channel:
-                    try:
-                        depths[name] = channel.queue_declare(name, passive=True).message_count
-                    except ChannelError:  # not declared yet: nothing was ever sent
-                        depths[name] = 0
-    except OperationalError:
-        return None
-    return depths
+def _connect(conn) -> None:
+    conn.ensure_connection(max_retries=1, interval_start=0, timeout=BROKER_TIMEOUT)
+
+
+def _queue_depth(conn, name: str) -> int:
+    with conn.channel() as channel:
+        try:
+            return channel.queue_declare(name, passive=True).message_count
+        except ChannelError:  # never declared: nothing was ever sent to it
+            return 0
 
 
 def database_check() -> str | None:
@@ -112,7 +116,7 @@ def broker_check() -> str | None:
     """None if the broker accepts a connection, else a short reason."""
     try:
         with celery_app.connection_for_write() as conn:
-            conn.ensure_connection(max_retries=1, timeout=BROKER_TIMEOUT)
+            _connect(conn)
             conn.default_channel  # noqa: B018  (opens a channel: the transport really answers)
     except Exception as exc:  # noqa: BLE001
         logger.warning("readiness: broker unreachable: %s", exc)

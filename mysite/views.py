@@ -21,8 +21,7 @@ def _panel_context() -> dict:
     return {
         "counts": selectors.task_state_counts(),
         "recent": recent,
-        "workers": selectors.worker_list(timeout=0.5),
-        "queues": selectors.queue_depths(),
+        **selectors.broker_overview(),
     }
 
 

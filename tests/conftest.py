@@ -76,8 +76,8 @@ def broker_down():
     dead = f"redis://127.0.0.1:{closed_port()}/0"
 
     def reset_pools():
-        if celery_app._pool is not None:
-            celery_app._pool.force_close_all()
+        # Forget the app's pools; kombu keeps them per URL and hands the same
+        # ones back once the real URL is restored.
         celery_app._pool = None
         celery_app.amqp._producer_pool = None
 

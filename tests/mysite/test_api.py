@@ -1,0 +1,186 @@
+import uuid
+from datetime import timedelta
+
+import pytest
+from celery import states
+from django.urls import reverse
+from django.utils import timezone
+
+from mysite.celery import app as celery_app
+from mysite.models import UserTask
+from tests.conftest import wait_for
+
+pytestmark = pytest.mark.django_db
+
+
+def status_url(task_id: str) -> str:
+    return reverse("task-status", args=[task_id])
+
+
+def started_by(user, *, name="mysite.tasks.demo_task") -> str:
+    task_id = str(uuid.uuid4())
+    UserTask.objects.create(task_id=task_id, task_name=name, user=user)
+    return task_id
+
+
+def test_anonymous_gets_401_json(client):
+    response = client.get(status_url(str(uuid.uuid4())))
+
+    assert response.status_code == 401
+    assert response.json() == {"error": "Authentication required."}
+
+
+@pytest.mark.parametrize("task_id", ["not-a-uuid", "1' OR '1'='1", "x" * 300])
+def test_malformed_id_is_404(client, user, task_id):
+    client.force_login(user)
+
+    response = client.get(status_url(task_id))
+
+    assert response.status_code == 404
+    assert response.json() == {"error": "Unknown task."}
+
+
+def test_unknown_id_is_404_not_pending(client, staff_user):
+    client.force_login(staff_user)
+
+    response = client.get(status_url(str(uuid.uuid4())))
+
+    assert response.status_code == 404
+
+
+def test_owner_sees_pending_before_the_worker_stores_anything(client, user):
+    task_id = started_by(user)
+    client.force_login(user)
+
+    response = client.get(status_url(task_id))
+
+    assert response.status_code == 200
+    assert response.json() == {"id": task_id, "state": "PENDING", "result": None, "date_done": None}
+
+
+def test_another_users_task_is_404_but_staff_see_it(client, user, other_user, staff_user):
+    task_id = started_by(user)
+    celery_app.backend.mark_as_done(task_id, {"ok": True})
+
+    client.force_login(other_user)
+    assert client.get(status_url(task_id)).status_code == 404
+
+    client.force_login(staff_user)
+    response = client.get(status_url(task_id))
+    assert response.status_code == 200
+    assert response.json()["result"] == {"ok": True}
+
+
+def test_staff_see_tasks_nobody_started_from_the_web(client, user, staff_user):
+    task_id = str(uuid.uuid4())
+    celery_app.backend.mark_as_done(task_id, 7)
+
+    client.force_login(user)
+    assert client.get(status_url(task_id)).status_code == 404
+    client.force_login(staff_user)
+    assert client.get(status_url(task_id)).json()["result"] == 7
+
+
+def test_success_has_result_and_date_done(client, user):
+    task_id = started_by(user)
+    celery_app.backend.mark_as_done(task_id, {"slept": 1.0})
+    client.force_login(user)
+
+    body = client.get(status_url(task_id)).json()
+
+    assert body["state"] == "SUCCESS"
+    assert body["result"] == {"slept": 1.0}
+    assert body["date_done"] is not None
+    assert "error" not in body
+
+
+def test_failure_has_a_readable_error_and_no_traceback(client, user):
+    task_id = started_by(user)
+    try:
+        raise ValueError("image is not a JPEG")
+    except ValueError as exc:
+        celery_app.backend.mark_as_failure(task_id, exc, traceback="Traceback (most recent...")
+    client.force_login(user)
+
+    body = client.get(status_url(task_id)).json()
+
+    assert body["state"] == "FAILURE"
+    assert body["error"] == "ValueError: image is not a JPEG"
+    assert "result" not in body
+    assert "Traceback" not in str(body)
+
+
+def test_started_has_no_result_and_no_date_done(client, user):
+    task_id = started_by(user)
+    celery_app.backend.store_result(task_id, {"pid": 1, "hostname": "w"}, states.STARTED)
+    client.force_login(user)
+
+    body = client.get(status_url(task_id)).json()
+
+    assert body == {"id": task_id, "state": "STARTED", "result": None, "date_done": None}
+
+
+def test_expired_task_is_404_not_pending(client, user):
+    task_id = started_by(user)
+    UserTask.objects.filter(task_id=task_id).update(created_at=timezone.now() - timedelta(days=30))
+    client.force_login(user)
+
+    assert client.get(status_url(task_id)).status_code == 404
+
+
+def test_demo_task_start_needs_login_and_post(client, user):
+    url = reverse("demo-task-start")
+    assert client.post(url).status_code == 401
+    client.force_login(user)
+    assert client.get(url).status_code == 405
+
+
+@pytest.mark.parametrize(
+    ("seconds", "message"),
+    [("abc", "seconds must be a number."), ("-1", "between 0 and 10"), ("11", "between 0 and 10")],
+)
+def test_demo_task_start_refuses_bad_seconds(client, user, seconds, message):
+    client.force_login(user)
+
+    response = client.post(reverse("demo-task-start"), {"seconds": seconds})
+
+    assert response.status_code == 400
+    assert message in response.json()["error"]
+    assert UserTask.objects.count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_demo_task_moves_pending_started_success(client, user, celery_worker):
+    # given
+    client.force_login(user)
+
+    # when
+    response = client.post(reverse("demo-task-start"), {"seconds": "1"})
+
+    # then: accepted, and the status URL walks through the states in order
+    assert response.status_code == 202
+    body = response.json()
+    seen = []
+
+    def reached_success():
+        state = client.get(body["status_url"]).json()["state"]
+        if not seen or seen[-1] != state:
+            seen.append(state)
+        return state == "SUCCESS"
+
+    wait_for(reached_success, what="demo task SUCCESS")
+    assert body["status_url"] == status_url(body["task_id"])
+    assert seen[-2:] == ["STARTED", "SUCCESS"]
+    assert set(seen) <= {"PENDING", "STARTED", "SUCCESS"}
+    final = client.get(body["status_url"]).json()
+    assert final["result"] == {"slept": 1.0}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_demo_task_start_with_the_broker_down_is_503_json(client, user, broker_down):
+    client.force_login(user)
+
+    response = client.post(reverse("demo-task-start"), {"seconds": "0"})
+
+    assert response.status_code == 503
+    assert "task queue is unavailable" in response.json()["error"]

@@ -1,0 +1,93 @@
+import pytest
+from celery import states
+from django.urls import reverse
+
+from mysite.celery import app as celery_app
+
+pytestmark = pytest.mark.django_db
+
+
+def test_dashboard_needs_login(client):
+    response = client.get(reverse("dashboard"))
+
+    assert response.status_code == 302
+    assert response.url == f"{reverse('login')}?next={reverse('dashboard')}"
+
+
+def test_panel_needs_login(client):
+    response = client.get(reverse("dashboard-panel"))
+
+    assert response.status_code == 302
+
+
+def test_dashboard_shows_results_counts_queues(client, user):
+    # given
+    backend = celery_app.backend
+    backend.store_result("r-ok", None, states.STARTED)
+    backend.store_result("r-ok", 1, states.SUCCESS)
+    backend.mark_as_failure("r-bad", ValueError("nope"))
+    backend.store_result("r-run", None, states.STARTED)
+    client.force_login(user)
+
+    # when
+    response = client.get(reverse("dashboard"))
+
+    # then
+    assert response.status_code == 200
+    assert response.context["counts"] == {"FAILURE": 1, "STARTED": 1, "SUCCESS": 1}
+    assert [r.task_id for r in response.context["recent"]] == ["r-run", "r-bad", "r-ok"]
+    ok = next(r for r in response.context["recent"] if r.task_id == "r-ok")
+    assert ok.runtime is not None
+    assert ok.runtime.total_seconds() >= 0
+    assert set(response.context["queues"]) == {
+        "default",
+        "images",
+        "reports",
+        "notifications",
+        "payments",
+    }
+    assert all(depth == 0 for depth in response.context["queues"].values())
+    html = response.content.decode()
+    assert "Run a demo task" in html
+    assert 'id="recent"' in html
+
+
+@pytest.mark.django_db(transaction=True)
+def test_panel_lists_the_worker_that_answers_a_ping(client, user, celery_worker):
+    client.force_login(user)
+
+    response = client.get(reverse("dashboard-panel"))
+
+    assert response.status_code == 200
+    assert celery_worker.hostname in response.context["workers"]
+    assert celery_worker.hostname in response.content.decode()
+
+
+def test_panel_says_when_the_broker_is_unreachable(client, user, broker_down):
+    client.force_login(user)
+
+    response = client.get(reverse("dashboard-panel"))
+
+    assert response.status_code == 200
+    assert response.context["workers"] is None
+    assert response.context["queues"] is None
+    assert "Broker unreachable." in response.content.decode()
+
+
+def test_queue_depth_counts_waiting_messages(client, user, django_capture_on_commit_callbacks):
+    # given: no worker runs in this test, so messages wait in the queue
+    from mysite.enqueue import enqueue
+    from mysite.tasks import demo_task
+
+    celery_app.control.purge()
+    with django_capture_on_commit_callbacks(execute=True):
+        enqueue(demo_task, kwargs={"seconds": 0})
+        enqueue(demo_task, kwargs={"seconds": 0})
+    client.force_login(user)
+
+    # when
+    response = client.get(reverse("dashboard-panel"))
+    celery_app.control.purge()
+
+    # then
+    assert response.context["queues"]["default"] == 2

@@ -1,0 +1,58 @@
+from datetime import timedelta
+
+import pytest
+from celery import states
+from django.utils import timezone
+from django_celery_results.models import TaskResult
+
+from mysite.celery import app as celery_app
+from mysite.results import UpsertDatabaseBackend
+
+
+def test_the_app_stores_results_with_the_upsert_backend():
+    assert isinstance(celery_app.backend, UpsertDatabaseBackend)
+
+
+@pytest.mark.django_db
+def test_each_state_is_one_statement(django_assert_num_queries):
+    backend = celery_app.backend
+
+    with django_assert_num_queries(1):
+        backend.store_result("t-1", {"pid": 1}, states.STARTED)
+    with django_assert_num_queries(1):
+        backend.store_result("t-1", {"answer": 42}, states.SUCCESS)
+
+    [row] = TaskResult.objects.all()
+    assert row.task_id == "t-1"
+    assert row.status == states.SUCCESS
+    assert backend.decode_content(row, row.result) == {"answer": 42}
+
+
+@pytest.mark.django_db
+def test_success_keeps_the_started_and_created_times():
+    # given: a task that started a while ago
+    backend = celery_app.backend
+    backend.store_result("t-2", None, states.STARTED)
+    earlier = timezone.now() - timedelta(minutes=5)
+    TaskResult.objects.filter(task_id="t-2").update(date_created=earlier, date_started=earlier)
+
+    # when
+    backend.store_result("t-2", "done", states.SUCCESS)
+
+    # then
+    row = TaskResult.objects.get(task_id="t-2")
+    assert row.date_created == earlier
+    assert row.date_started == earlier
+    assert row.date_done > earlier
+
+
+@pytest.mark.django_db
+def test_failure_is_stored_readably_and_read_back_by_celery():
+    backend = celery_app.backend
+
+    backend.mark_as_failure("t-3", ValueError("bad input"))
+
+    meta = backend.get_task_meta("t-3")
+    assert meta["status"] == states.FAILURE
+    assert isinstance(meta["result"], ValueError)
+    assert str(meta["result"]) == "bad input"
