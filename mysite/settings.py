@@ -234,6 +234,10 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 4
 CELERY_WORKER_MAX_TASKS_PER_CHILD = 1000  # recycle processes: bounds leaks
 CELERY_WORKER_MAX_MEMORY_PER_CHILD = 512 * 1024  # KiB
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # LOGGING above formats worker lines
+# Celery's Django fixup closes the database connection around every task (a new
+# PostgreSQL connection each time) unless this is set; mysite/celery.py applies
+# Django's own rule instead (reuse up to CONN_MAX_AGE, drop broken ones).
+CELERY_DB_REUSE_MAX = 1000
 
 # Schedules live in the database and are edited in the admin.
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"

@@ -6,6 +6,7 @@ service or Chromium skip on a bare laptop with the reason, and fail when
 CI=true.
 """
 
+import gc
 import os
 import socket
 import time
@@ -66,6 +67,9 @@ def celery_worker(django_db_setup, django_db_blocker):
         loglevel="INFO",
     ) as worker:
         yield worker
+    # The worker thread has ended; collect the database connections it kept
+    # (CONN_MAX_AGE) so the test database can be dropped.
+    gc.collect()
 
 
 @pytest.fixture
