@@ -4,6 +4,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
+from django.views.csrf import csrf_failure as django_csrf_failure
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
@@ -65,6 +66,13 @@ def task_status(request, task_id: str):
     if status is None:
         return json_error("Unknown task.", status=404)
     return JsonResponse(status)
+
+
+def csrf_failure(request, reason=""):
+    """CSRF refusals: JSON for the API, Django's own page elsewhere."""
+    if request.path.startswith("/api/"):
+        return json_error(f"CSRF check failed: {reason}", status=403)
+    return django_csrf_failure(request, reason=reason)
 
 
 @require_GET
