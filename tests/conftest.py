@@ -42,6 +42,18 @@ def wait_for(condition: Callable[[], object], *, timeout: float = 30.0, what: st
         time.sleep(0.05)
 
 
+def wait_for_success(task_id: str, *, timeout: float = 30.0):
+    """The task's stored result once it is SUCCESS (run by the real worker)."""
+    from celery import states
+    from django_celery_results.models import TaskResult
+
+    return wait_for(
+        lambda: TaskResult.objects.filter(task_id=task_id, status=states.SUCCESS).first(),
+        timeout=timeout,
+        what=f"task {task_id} to succeed",
+    )
+
+
 def closed_port() -> int:
     """A loopback port nothing listens on: connecting to it is refused at once."""
     with socket.socket() as sock:

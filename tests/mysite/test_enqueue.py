@@ -10,7 +10,7 @@ from mysite.enqueue import BrokerUnavailable, enqueue
 from mysite.models import UserTask
 from mysite.priorities import Priority, broker_priority
 from mysite.tasks import demo_task
-from tests.conftest import wait_for
+from tests.conftest import wait_for_success
 
 
 @celery_app.task(name="tests.forgetful", ignore_result=True)
@@ -41,10 +41,7 @@ def test_publishes_after_commit_and_the_worker_runs_it(celery_worker, user, publ
 
     # then: published once, with the id we were given, and run by the worker
     assert [sent_id for sent_id, _ in published] == [task_id]
-    result = wait_for(
-        lambda: TaskResult.objects.filter(task_id=task_id, status=states.SUCCESS).first(),
-        what="demo task SUCCESS",
-    )
+    result = wait_for_success(task_id)
     assert result.task_name == "mysite.tasks.demo_task"
     assert result.worker  # the in-process worker reports its host part only
     assert celery_worker.hostname.endswith(result.worker)

@@ -2,13 +2,11 @@ import io
 import logging
 
 import pytest
-from celery import states
-from django_celery_results.models import TaskResult
 
 from mysite.enqueue import enqueue
 from mysite.log import TaskContextFilter
 from mysite.tasks import demo_task
-from tests.conftest import wait_for
+from tests.conftest import wait_for_success
 
 
 @pytest.fixture
@@ -33,10 +31,7 @@ def console_lines():
 def test_worker_lines_carry_task_name_and_id(celery_worker, console_lines):
     # when
     task_id = enqueue(demo_task, kwargs={"seconds": 0})
-    wait_for(
-        lambda: TaskResult.objects.filter(task_id=task_id, status=states.SUCCESS).exists(),
-        what="demo task SUCCESS",
-    )
+    wait_for_success(task_id)
 
     # then: the app's own logger line names the task, though it never mentions it
     lines = console_lines.getvalue().splitlines()
