@@ -10,24 +10,25 @@ import logging
 from functools import partial
 from typing import Any
 
-from celery import Task, states, uuid
+from celery import Signature, Task, states, uuid
 from django.conf import settings
 from django.db import transaction
 from kombu.exceptions import OperationalError
 from kombu.utils.json import dumps
 
+from mysite.celery import app as celery_app
 from mysite.models import UserTask
 from mysite.priorities import Priority, broker_priority, broker_transport
 
 logger = logging.getLogger(__name__)
 
 
-class BrokerUnavailable(Exception):  # noqa: N818  (reads better at the call site)
+class BrokerUnavailable(Exception):
     """The broker refused the message; the page should say so (HTTP 503)."""
 
 
 def enqueue(
-    task: Task,
+    task: Task | Signature,
     *,
     args: list | tuple = (),
     kwargs: dict[str, Any] | None = None,
@@ -38,28 +39,34 @@ def enqueue(
 ) -> str:
     """Publish ``task`` once the current transaction commits; return its id.
 
+    ``task`` is a task, or a signature with its arguments bound (a chain, a
+    chord: the id returned is then the last task's, e.g. the chord callback).
+
     ``user``: who started it; the task status API shows it to them (and staff).
     ``priority``: a project ``Priority`` (0..9, higher first), translated for
     the broker. ``countdown``: seconds to wait, below the visibility timeout.
     Raises ``TypeError``/``ValueError`` on bad input before anything is written.
     """
     kwargs = dict(kwargs or {})
+    if isinstance(task, Signature) and (args or kwargs):
+        raise ValueError("bind the arguments in the signature, not in enqueue()")
     try:
-        dumps([args, kwargs])
+        dumps([args, kwargs, task if isinstance(task, Signature) else None])
     except TypeError as exc:
         raise TypeError(f"{task.name}: task arguments must be JSON values ({exc})") from exc
-    native_priority = broker_priority(priority, broker_transport(task.app.conf.broker_url))
+    native_priority = broker_priority(priority, broker_transport(celery_app.conf.broker_url))
     if countdown is not None and not 0 <= countdown < settings.TASK_VISIBILITY_TIMEOUT:
         raise ValueError(
             f"countdown must be between 0 and {settings.TASK_VISIBILITY_TIMEOUT} s "
             f"(the broker visibility timeout), got {countdown!r}"
         )
-    if user is not None and task.ignore_result:
-        raise ValueError(f"{task.name} stores no result: poll its domain row instead")
+    name = task.name
+    if user is not None and getattr(task, "ignore_result", False):
+        raise ValueError(f"{name} stores no result: poll its domain row instead")
 
     task_id = uuid()
     if user is not None:
-        UserTask.objects.using(using).create(task_id=task_id, task_name=task.name, user=user)
+        UserTask.objects.using(using).create(task_id=task_id, task_name=name, user=user)
     options = {"task_id": task_id, "countdown": countdown}
     if native_priority is not None:
         options["priority"] = native_priority
@@ -67,7 +74,7 @@ def enqueue(
     return task_id
 
 
-def _publish(task: Task, args: tuple, kwargs: dict, options: dict) -> None:
+def _publish(task: Task | Signature, args: tuple, kwargs: dict, options: dict) -> None:
     try:
         task.apply_async(args, kwargs, **options)
     except OperationalError as exc:
@@ -75,5 +82,5 @@ def _publish(task: Task, args: tuple, kwargs: dict, options: dict) -> None:
         logger.error("Could not publish %s[%s]: %s", task.name, task_id, exc)
         # Whoever polls this id learns the truth instead of a PENDING forever.
         error = BrokerUnavailable(f"the task queue was unreachable: {exc}")
-        task.backend.store_result(task_id, error, states.FAILURE)
+        celery_app.backend.store_result(task_id, error, states.FAILURE)
         raise error from exc

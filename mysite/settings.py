@@ -119,6 +119,25 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(env("MEDIA_ROOT", default=str(VAR_DIR / "media")))
 
+# --- Images -----------------------------------------------------------------
+# What an upload may be (checked from the content), and the renditions a worker
+# makes of it. op: crop (fill the box), fit (inside the box, never upscaled),
+# watermark (fit, then the text below). format: JPEG, PNG, WEBP or GIF.
+
+IMAGE_MAX_UPLOAD_BYTES = env.int("IMAGE_MAX_UPLOAD_BYTES", default=25 * 1024 * 1024)
+IMAGE_MAX_PIXELS = env.int("IMAGE_MAX_PIXELS", default=50_000_000)
+IMAGE_ALLOWED_FORMATS = ["JPEG", "PNG", "WEBP", "GIF"]
+IMAGE_WATERMARK = {
+    "text": env("IMAGE_WATERMARK_TEXT", default="\u00a9 mysite"),
+    "position": env("IMAGE_WATERMARK_POSITION", default="bottom-right"),
+}
+IMAGE_RENDITIONS = [
+    {"name": "thumbnail", "op": "crop", "size": (150, 150), "format": "JPEG"},
+    {"name": "display", "op": "fit", "size": (800, 600), "format": "JPEG"},
+    {"name": "watermarked", "op": "watermark", "size": (800, 600), "format": "JPEG"},
+    {"name": "webp", "op": "fit", "size": (1600, 1600), "format": "WEBP"},
+]
+
 # --- Logging ----------------------------------------------------------------
 # Every line names the task it was written in ("images.tasks.x[<id>]", or "-"
 # outside a task), whichever logger wrote it. Celery leaves the root logger to

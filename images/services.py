@@ -1,0 +1,224 @@
+"""Images: uploads in, renditions out. Plain functions; tasks and views call them."""
+
+import logging
+import os
+from dataclasses import dataclass
+
+from celery import chord, group
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.db.models import Count, Q
+from django.utils import timezone
+
+from images import imaging
+from images.models import Image, ImageBatch, Rendition
+from mysite.enqueue import BrokerUnavailable, enqueue
+
+logger = logging.getLogger(__name__)
+
+
+class ImageRejected(ValueError):
+    """An upload we refuse; the message is for the person who sent it."""
+
+
+class StorageUnavailable(Exception):
+    """Reading or writing image files failed in a way that may pass: retry."""
+
+
+@dataclass(frozen=True)
+class BatchProgress:
+    total: int
+    done: int
+    failed: int
+
+    @property
+    def finished(self) -> bool:
+        return self.done + self.failed >= self.total
+
+
+def rendition_specs() -> list[imaging.Spec]:
+    watermark = settings.IMAGE_WATERMARK
+    return [
+        imaging.Spec(
+            name=spec["name"],
+            op=spec["op"],
+            width=spec["size"][0],
+            height=spec["size"][1],
+            format=spec["format"],
+            watermark_text=watermark["text"] if spec["op"] == "watermark" else "",
+            watermark_position=watermark["position"],
+        )
+        for spec in settings.IMAGE_RENDITIONS
+    ]
+
+
+def images_upload(*, owner, uploads: list) -> tuple[list[Image], ImageBatch | None]:
+    """Check uploaded files, store them and queue their processing.
+
+    Every file is checked from its content before anything is written; one bad
+    file rejects them all (``ImageRejected`` names it). One image is one task;
+    several are a batch (a chord). File names are kept for display only.
+    """
+    from images.tasks import process_image as process_image_task  # tasks import services
+
+    if not uploads:
+        raise ImageRejected("Choose at least one image.")
+    checked = [(upload, _checked(upload)) for upload in uploads]
+    images: list[Image] = []
+    batch = None
+    try:
+        with transaction.atomic():
+            for upload, (data, found) in checked:
+                images.append(_image_store(owner, upload.name, data, found))
+            if len(images) == 1:
+                image = images[0]
+                image.task_id = enqueue(process_image_task, args=[image.pk])
+                image.save(update_fields=["task_id"])
+            else:
+                batch = images_process_batch(images=images, owner=owner)
+    except BrokerUnavailable:
+        # Committed, but nothing will process them: remove them, the user retries.
+        for image in images:
+            image.delete()
+            image.original.delete(save=False)
+        if batch is not None:
+            batch.delete()
+        raise
+    except BaseException:
+        for image in images:  # the rows rolled back: no orphaned files either
+            image.original.delete(save=False)
+        raise
+    return images, batch
+
+
+def _display_name(name: str | None) -> str:
+    """The last part of a client's file name, for display only (never a path)."""
+    return os.path.basename((name or "").replace("\\", "/")).strip()[:255] or "upload"
+
+
+def _checked(upload) -> tuple[bytes, imaging.Probe]:
+    name = _display_name(upload.name)
+    if upload.size > settings.IMAGE_MAX_UPLOAD_BYTES:
+        limit_mib = settings.IMAGE_MAX_UPLOAD_BYTES / 1024 / 1024
+        raise ImageRejected(f"{name}: the file is larger than {limit_mib:.0f} MiB.")
+    data = upload.read()
+    try:
+        found = imaging.probe(
+            data,
+            allowed_formats=settings.IMAGE_ALLOWED_FORMATS,
+            max_pixels=settings.IMAGE_MAX_PIXELS,
+        )
+    except imaging.UnreadableImage as exc:
+        raise ImageRejected(f"{name}: {exc}") from exc
+    return data, found
+
+
+def _image_store(owner, name: str | None, data: bytes, found: imaging.Probe) -> Image:
+    image = Image(
+        owner=owner,
+        original_name=_display_name(name),
+        format=found.format,
+        width=found.width,
+        height=found.height,
+        bytes=len(data),
+    )
+    extension = imaging.EXTENSIONS[found.format]
+    image.original.save(f"original.{extension}", ContentFile(data), save=False)
+    image.save()
+    return image
+
+
+def image_process(*, image_id: int) -> Image:
+    """Make every rendition of one image, replacing earlier ones. Safe to run twice.
+
+    An undecodable original marks the image failed (final). Storage errors
+    raise ``StorageUnavailable`` for the task to retry.
+    """
+    image = Image.objects.get(pk=image_id)
+    Image.objects.filter(pk=image_id).update(status=Image.Status.PROCESSING, error="")
+    try:
+        with image.original.open("rb") as original:
+            data = original.read()
+    except FileNotFoundError:
+        return image_fail(image_id=image_id, reason="The original file is missing.")
+    except OSError as exc:
+        raise StorageUnavailable(f"could not read {image.original.name}: {exc}") from exc
+
+    try:
+        rendered = imaging.render(data, rendition_specs())
+    except imaging.UnreadableImage as exc:
+        return image_fail(image_id=image_id, reason=str(exc))
+
+    for item in rendered:
+        _rendition_save(image, item)
+    Image.objects.filter(pk=image_id).update(status=Image.Status.READY, error="")
+    image.refresh_from_db()
+    logger.info("image %s ready: %s renditions", image_id, len(rendered))
+    return image
+
+
+def _rendition_save(image: Image, item: imaging.Rendered) -> Rendition:
+    path = f"images/renditions/{image.pk}/{item.spec.name}.{imaging.EXTENSIONS[item.spec.format]}"
+    try:
+        default_storage.delete(path)  # same name again: replace, don't pile up copies
+        stored = default_storage.save(path, ContentFile(item.data))
+    except OSError as exc:
+        raise StorageUnavailable(f"could not write {path}: {exc}") from exc
+    rendition, _ = Rendition.objects.update_or_create(
+        image=image,
+        spec=item.spec.name,
+        defaults={
+            "format": item.spec.format,
+            "width": item.width,
+            "height": item.height,
+            "bytes": len(item.data),
+            "file": stored,
+        },
+    )
+    return rendition
+
+
+def image_fail(*, image_id: int, reason: str) -> Image:
+    logger.warning("image %s failed: %s", image_id, reason)
+    Image.objects.filter(pk=image_id).update(status=Image.Status.FAILED, error=reason)
+    return Image.objects.get(pk=image_id)
+
+
+def images_process_batch(*, images: list[Image], owner=None) -> ImageBatch:
+    """Process ``images`` as one batch: a group of tasks with a chord callback."""
+    from images.tasks import batch_finish as batch_finish_task
+    from images.tasks import process_image as process_image_task
+
+    if not images:
+        raise ImageRejected("There are no images to process.")
+    with transaction.atomic():
+        batch = ImageBatch.objects.create(owner=owner, total=len(images))
+        ids = [image.pk for image in images]
+        Image.objects.filter(pk__in=ids).update(batch=batch, status=Image.Status.PENDING, error="")
+        work = chord(
+            group(process_image_task.si(image_id) for image_id in ids),
+            batch_finish_task.si(batch.pk),
+        )
+        batch.task_id = enqueue(work)
+        batch.save(update_fields=["task_id"])
+    return batch
+
+
+def batch_progress(*, batch_id: int) -> BatchProgress:
+    counts = Image.objects.filter(batch_id=batch_id).aggregate(
+        done=Count("id", filter=Q(status=Image.Status.READY)),
+        failed=Count("id", filter=Q(status=Image.Status.FAILED)),
+    )
+    total = ImageBatch.objects.values_list("total", flat=True).get(pk=batch_id)
+    return BatchProgress(total=total, done=counts["done"], failed=counts["failed"])
+
+
+def batch_finish(*, batch_id: int) -> ImageBatch:
+    """The chord callback: record how the batch ended."""
+    progress = batch_progress(batch_id=batch_id)
+    ImageBatch.objects.filter(pk=batch_id).update(
+        done=progress.done, failed=progress.failed, finished_at=timezone.now()
+    )
+    return ImageBatch.objects.get(pk=batch_id)

@@ -1,0 +1,20 @@
+"""One retry policy for transient failures, used by every task that retries."""
+
+import random
+
+from django.conf import settings
+
+RETRY_BASE_SECONDS = 2
+RETRY_MAX_SECONDS = 10 * 60
+
+
+def retry_delay(retries: int) -> float:
+    """Exponential backoff with jitter: between half and all of base * 2**retries, capped.
+
+    The cap stays below the broker visibility timeout, so a waiting retry is
+    never delivered twice.
+    """
+    ceiling = min(
+        RETRY_BASE_SECONDS * 2**retries, RETRY_MAX_SECONDS, settings.TASK_VISIBILITY_TIMEOUT - 1
+    )
+    return ceiling / 2 + random.uniform(0, ceiling / 2)  # noqa: S311  (jitter, not security)

@@ -1,0 +1,177 @@
+"""Uploads through the service, the page and the API: what is accepted, what is refused."""
+
+import pytest
+from django.urls import reverse
+
+from images import services
+from images.models import Image
+from tests.images.conftest import picture, upload
+
+pytestmark = pytest.mark.django_db
+
+
+def files_under(root) -> list:
+    return sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []
+
+
+def test_upload_stores_the_original_under_a_generated_name(user, media_root):
+    # when
+    [image], batch = services.images_upload(
+        owner=user, uploads=[upload(picture(), name="../../etc/passwd.jpg")]
+    )
+
+    # then
+    assert batch is None
+    assert image.status == Image.Status.PENDING
+    assert image.original_name == "passwd.jpg"
+    assert (image.format, image.width, image.height) == ("JPEG", 640, 480)
+    assert image.original.name.startswith("images/originals/")
+    assert ".." not in image.original.name
+    assert "passwd" not in image.original.name
+    assert files_under(media_root) == [media_root / image.original.name]
+    assert image.task_id
+
+
+def test_format_comes_from_the_content_not_the_name(user):
+    [image], _ = services.images_upload(
+        owner=user, uploads=[upload(picture(image_format="PNG"), name="photo.jpg")]
+    )
+
+    assert image.format == "PNG"
+    assert image.original.name.endswith(".png")
+
+
+def test_several_files_become_one_batch(user, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks() as callbacks:
+        _, batch = services.images_upload(
+            owner=user, uploads=[upload(picture()), upload(picture(), name="b.jpg")]
+        )
+
+    assert batch.total == 2
+    assert {image.batch_id for image in Image.objects.all()} == {batch.pk}
+    assert len(callbacks) == 1  # one chord, published after the commit
+
+
+@pytest.mark.parametrize(
+    ("data", "name", "message"),
+    [
+        (b"", "empty.jpg", "empty.jpg: The file is empty."),
+        (b"hello, I am text\n" * 50, "notes.jpg", "notes.jpg: The file is not an image"),
+        (picture()[:3000], "cut.jpg", "cut.jpg: The image is damaged or truncated"),
+        (picture(image_format="PNG")[:500], "cut.png", "cut.png: The image is damaged"),
+        (b"<svg xmlns='http://www.w3.org/2000/svg'/>", "logo.svg", "logo.svg: The file is not an"),
+        (b"%PDF-1.4\n%%EOF\n", "paper.pdf", "paper.pdf: The file is not an image"),
+        (picture(image_format="BMP"), "old.bmp", "old.bmp: BMP images are not accepted"),
+    ],
+)
+def test_bad_files_are_refused_and_leave_nothing(user, media_root, data, name, message):
+    with pytest.raises(services.ImageRejected) as refused:
+        services.images_upload(owner=user, uploads=[upload(data, name=name)])
+
+    assert str(refused.value).startswith(message)
+    assert Image.objects.count() == 0
+    assert files_under(media_root) == []
+
+
+def test_one_bad_file_refuses_the_whole_upload(user, media_root):
+    with pytest.raises(services.ImageRejected, match=r"bad\.jpg: "):
+        services.images_upload(
+            owner=user, uploads=[upload(picture()), upload(b"nope", name="bad.jpg")]
+        )
+
+    assert Image.objects.count() == 0
+    assert files_under(media_root) == []
+
+
+def test_too_large_and_too_many_pixels_are_refused(user, settings, media_root):
+    settings.IMAGE_MAX_UPLOAD_BYTES = 1000
+    with pytest.raises(services.ImageRejected, match="larger than"):
+        services.images_upload(owner=user, uploads=[upload(picture())])
+
+    settings.IMAGE_MAX_UPLOAD_BYTES = 10_000_000
+    settings.IMAGE_MAX_PIXELS = 100_000
+    with pytest.raises(services.ImageRejected, match="640x480 pixels; at most 100,000"):
+        services.images_upload(owner=user, uploads=[upload(picture())])
+
+    assert files_under(media_root) == []
+
+
+def test_upload_page_shows_the_reason(client, user):
+    client.force_login(user)
+
+    response = client.post(reverse("images:upload"), {"files": [upload(b"text", name="x.jpg")]})
+
+    assert response.status_code == 400
+    assert "x.jpg: The file is not an image" in response.content.decode()
+    assert Image.objects.count() == 0
+
+
+def test_upload_page_without_files_is_a_form_error(client, user):
+    client.force_login(user)
+
+    response = client.post(reverse("images:upload"), {})
+
+    assert response.status_code == 400
+    assert "Choose at least one image." in response.content.decode()
+
+
+def test_api_create_answers_202_with_a_status_url(client, user):
+    client.force_login(user)
+
+    response = client.post(reverse("images:api-create"), {"file": upload(picture())})
+
+    assert response.status_code == 202
+    body = response.json()
+    image = Image.objects.get()
+    assert body == {
+        "id": image.pk,
+        "status": "pending",
+        "status_url": f"/api/images/{image.pk}/",
+        "task_id": image.task_id,
+    }
+
+
+@pytest.mark.parametrize(
+    ("files", "status", "error"),
+    [
+        ({}, 400, "Send exactly one image"),
+        ({"file": [upload(picture()), upload(picture())]}, 400, "Send exactly one image"),
+        ({"file": upload(b"GIF89a broken")}, 400, "photo.jpg: The file is not an image"),
+    ],
+)
+def test_api_create_refuses_bad_requests(client, user, files, status, error):
+    client.force_login(user)
+
+    response = client.post(reverse("images:api-create"), files)
+
+    assert response.status_code == status
+    assert error in response.json()["error"]
+    assert Image.objects.count() == 0
+
+
+def test_api_needs_login(client):
+    assert client.post(reverse("images:api-create")).status_code == 401
+    assert client.get(reverse("images:api-detail", args=[1])).status_code == 401
+
+
+def test_another_users_image_is_404_everywhere(client, user, other_user):
+    [image], _ = services.images_upload(owner=user, uploads=[upload(picture())])
+    client.force_login(other_user)
+
+    assert client.get(reverse("images:detail", args=[image.pk])).status_code == 404
+    assert client.get(reverse("images:original-file", args=[image.pk])).status_code == 404
+    api = client.get(reverse("images:api-detail", args=[image.pk]))
+    assert (api.status_code, api.json()) == (404, {"error": "Unknown image."})
+    status = client.get(reverse("images:gallery-status")).json()
+    assert status["images"] == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_broker_down_refuses_the_upload_and_keeps_nothing(client, user, broker_down, media_root):
+    client.force_login(user)
+
+    response = client.post(reverse("images:api-create"), {"file": upload(picture())})
+
+    assert response.status_code == 503
+    assert Image.objects.count() == 0
+    assert files_under(media_root) == []
