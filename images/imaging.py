@@ -17,6 +17,9 @@ OPERATIONS = ("crop", "fit", "watermark")
 WATERMARK_POSITIONS = ("top-left", "top-right", "bottom-left", "bottom-right", "center")
 REDUCING_GAP = 3.0
 QUALITY = {"JPEG": 85, "WEBP": 80}
+# libwebp's effort 0-6: Pillow's default 4 took 2.5x as long as 2 on our photos
+# for files of the same size (benchmarks/README.md).
+ENCODER_OPTIONS = {"WEBP": {"method": 2}}
 
 
 class UnreadableImage(ValueError):
@@ -113,7 +116,23 @@ def render(data: bytes, specs: list[Spec]) -> list[Rendered]:
             base = _normalized(ImageOps.exif_transpose(image))
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise UnreadableImage(f"The image could not be decoded ({exc}).") from exc
-    return [_render_one(base, spec) for spec in specs]
+
+    # Largest first; each plain copy becomes the source of the smaller ones, so
+    # the full-size image is resampled once, not once per rendition.
+    sizes = {spec.name: spec.output_size(*base.size) for spec in specs}
+    source = base
+    rendered = {}
+    for spec in sorted(specs, key=lambda s: sizes[s.name][0] * sizes[s.name][1], reverse=True):
+        width, height = sizes[spec.name]
+        if source.width < width or source.height < height:
+            source = base
+        image = _resized(source, spec, (width, height))
+        rendered[spec.name] = Rendered(
+            spec, width, height, _encoded(_finished(image, spec), spec.format)
+        )
+        if spec.op == "fit":
+            source = image
+    return [rendered[spec.name] for spec in specs]
 
 
 def _draft_for(image: Image.Image, specs: list[Spec]) -> None:
@@ -157,24 +176,23 @@ def _normalized(image: Image.Image) -> Image.Image:
     return image
 
 
-def _render_one(base: Image.Image, spec: Spec) -> Rendered:
-    width, height = spec.output_size(*base.size)
-    if spec.op == "crop":
-        box = _centered_box(base.size, (width, height))
-        image = base.resize(
-            (width, height), Image.Resampling.LANCZOS, box=box, reducing_gap=REDUCING_GAP
-        )
-    elif (width, height) == base.size:
-        image = base.copy()
-    else:
-        image = base.resize((width, height), Image.Resampling.LANCZOS, reducing_gap=REDUCING_GAP)
+def _resized(source: Image.Image, spec: Spec, size: tuple[int, int]) -> Image.Image:
+    box = _centered_box(source.size, size) if spec.op == "crop" else None
+    if size == source.size and box is None:
+        return source
+    return source.resize(size, Image.Resampling.LANCZOS, box=box, reducing_gap=REDUCING_GAP)
+
+
+def _finished(image: Image.Image, spec: Spec) -> Image.Image:
     if spec.op == "watermark":
-        image = _watermarked(image, spec.watermark_text, spec.watermark_position)
-    return Rendered(spec=spec, width=width, height=height, data=_encoded(image, spec.format))
+        return _watermarked(image, spec.watermark_text, spec.watermark_position)
+    return image
 
 
 def _centered_box(source: tuple[int, int], target: tuple[int, int]) -> tuple[float, ...]:
     """The largest centred region of ``source`` with the aspect ratio of ``target``."""
+    if source == target:
+        return (0, 0, *source)
     (src_w, src_h), (dst_w, dst_h) = source, target
     scale = min(src_w / dst_w, src_h / dst_h)
     crop_w, crop_h = dst_w * scale, dst_h * scale
@@ -210,5 +228,5 @@ def _encoded(image: Image.Image, image_format: str) -> bytes:
         image = flat
     buffer = BytesIO()
     options = {"quality": QUALITY[image_format]} if image_format in QUALITY else {}
-    image.save(buffer, format=image_format, **options)
+    image.save(buffer, format=image_format, **options, **ENCODER_OPTIONS.get(image_format, {}))
     return buffer.getvalue()
