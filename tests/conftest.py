@@ -107,6 +107,13 @@ def broker_down():
 
 
 @pytest.fixture
+def media_root(settings, tmp_path):
+    """Uploaded and generated files go to a temporary folder for this test."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    return settings.MEDIA_ROOT
+
+
+@pytest.fixture
 def user(django_user_model):
     return django_user_model.objects.create_user("alice", password="alice-password-1")
 

@@ -10,7 +10,7 @@ from PIL import Image as PILImage
 from images import services
 from images.models import Image, ImageBatch, Rendition
 from tests.conftest import wait_for
-from tests.images.conftest import picture, upload
+from tests.factories import picture, upload
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -5,7 +5,7 @@ from django.urls import reverse
 
 from images import services
 from images.models import Image
-from tests.images.conftest import picture, upload
+from tests.factories import picture, upload
 
 pytestmark = pytest.mark.django_db
 
@@ -175,3 +175,33 @@ def test_broker_down_refuses_the_upload_and_keeps_nothing(client, user, broker_d
     assert response.status_code == 503
     assert Image.objects.count() == 0
     assert files_under(media_root) == []
+
+
+def test_gallery_and_detail_pages_render_for_the_owner(client, user):
+    [image], _ = services.images_upload(owner=user, uploads=[upload(picture(), name="one.jpg")])
+    client.force_login(user)
+
+    gallery = client.get(reverse("images:gallery"))
+    detail = client.get(reverse("images:detail", args=[image.pk]))
+
+    assert gallery.status_code == 200
+    assert gallery.context["batch"] is None
+    assert "one.jpg" in gallery.content.decode()
+    assert detail.status_code == 200
+    assert "No renditions yet (pending)." in detail.content.decode()
+
+
+def test_gallery_shows_the_latest_batch(client, user):
+    services.images_upload(owner=user, uploads=[upload(picture()), upload(picture())])
+    client.force_login(user)
+
+    response = client.get(reverse("images:gallery"))
+
+    assert response.status_code == 200
+    assert response.context["batch"]["total"] == 2
+    assert "0 done, 0 failed of 2" in response.content.decode()
+
+
+def test_pages_need_login(client):
+    for name in ("images:gallery", "images:upload", "images:gallery-status"):
+        assert client.get(reverse(name)).status_code == 302

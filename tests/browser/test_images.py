@@ -1,0 +1,49 @@
+import pytest
+from django.conf import settings
+from playwright.sync_api import expect
+
+from tests.browser.test_dashboard import log_in
+from tests.factories import picture
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def test_uploaded_picture_gets_its_thumbnail_without_a_reload(
+    live_server, celery_worker, user, page, tmp_path, media_root
+):
+    # given: a logged-in user with a picture on disk
+    photo = tmp_path / "sunset.jpg"
+    photo.write_bytes(picture("RGB", (1600, 1200)))
+    log_in(page, live_server, username="alice", password="alice-password-1")
+
+    # when: they upload it from the page
+    page.goto(f"{live_server.url}/images/upload/")
+    page.set_input_files("#id_files", str(photo))
+    page.click("#upload-form button[type=submit]")
+
+    # then: the gallery shows it, and its thumbnail appears when the worker is done
+    expect(page).to_have_url(f"{live_server.url}/images/")
+    tile = page.locator(".tile", has_text="sunset.jpg")
+    expect(tile.locator(".state")).to_have_text("ready", timeout=30_000)
+    thumbnail = tile.locator("img")
+    expect(thumbnail).to_be_visible()
+    assert thumbnail.evaluate("img => img.complete && img.naturalWidth") == 150
+    page.screenshot(path=str(settings.VAR_DIR / "gallery.png"), full_page=True)
+
+    # and the detail page lists every rendition with a download link
+    tile.click()
+    rows = page.locator("#renditions tbody tr")
+    expect(rows).to_have_count(4)
+    expect(page.locator('#renditions tr[data-spec="webp"]')).to_contain_text("1600\u00d71200")
+
+
+def test_a_file_that_is_not_a_picture_gets_a_form_error(live_server, user, page, tmp_path):
+    fake = tmp_path / "notes.jpg"
+    fake.write_text("just text")
+    log_in(page, live_server, username="alice", password="alice-password-1")
+
+    page.goto(f"{live_server.url}/images/upload/")
+    page.set_input_files("#id_files", str(fake))
+    page.click("#upload-form button[type=submit]")
+
+    expect(page.locator("#upload-errors")).to_contain_text("notes.jpg: The file is not an image")
