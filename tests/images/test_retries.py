@@ -1,0 +1,74 @@
+"""Transient storage errors retry with backoff; a storage that keeps failing fails the image."""
+
+import pytest
+from django.core.files.storage import default_storage
+
+from images import services
+from images.models import Image
+from images.tasks import process_image
+from mysite.retry import RETRY_MAX_SECONDS, retry_delay
+from tests.conftest import wait_for
+from tests.factories import picture, upload
+
+
+@pytest.mark.parametrize("retries", [0, 1, 3, 20])
+def test_retry_delay_grows_with_jitter_and_stays_capped(retries, settings):
+    ceiling = min(2 * 2**retries, RETRY_MAX_SECONDS)
+
+    delays = [retry_delay(retries) for _ in range(200)]
+
+    assert all(ceiling / 2 <= delay <= ceiling for delay in delays)
+    assert len(set(delays)) > 1  # jittered
+    assert max(delays) < settings.TASK_VISIBILITY_TIMEOUT
+
+
+@pytest.fixture
+def flaky_storage(monkeypatch):
+    """Rendition writes fail with an I/O error the first ``n`` times (a storage hiccup)."""
+    real_save = default_storage.save
+    calls = {"failures_left": 0, "attempts": 0}
+
+    def save(name, content, **kwargs):
+        calls["attempts"] += 1
+        if "renditions" in name and calls["failures_left"] > 0:
+            calls["failures_left"] -= 1
+            raise OSError(5, "Input/output error")
+        return real_save(name, content, **kwargs)
+
+    monkeypatch.setattr(default_storage, "save", save)
+    return calls
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_storage_hiccup_is_retried_and_the_image_gets_ready(user, celery_worker, flaky_storage):
+    flaky_storage["failures_left"] = 1
+
+    [image], _ = services.images_upload(owner=user, uploads=[upload(picture())])
+
+    ready = wait_for(
+        lambda: Image.objects.filter(pk=image.pk, status="ready").first(),
+        what="the image to be ready after a retry",
+    )
+    assert ready.error == ""
+    assert flaky_storage["failures_left"] == 0
+    assert ready.renditions.count() == 4
+
+
+@pytest.mark.django_db
+def test_when_retries_run_out_the_image_fails_with_the_reason(user, flaky_storage):
+    # given: an image whose storage keeps failing, on the task's last attempt
+    [image], _ = services.images_upload(owner=user, uploads=[upload(picture())])
+    flaky_storage["failures_left"] = 10**6
+    process_image.push_request(retries=process_image.max_retries, id="last-try")
+
+    # when: the task body runs (synchronously here: this is its give-up branch)
+    try:
+        outcome = process_image(image.pk)
+    finally:
+        process_image.pop_request()
+
+    # then
+    image.refresh_from_db()
+    assert outcome == {"image": image.pk, "status": "failed"}
+    assert image.status == "failed"
+    assert image.error.startswith("Storage kept failing: could not write images/renditions/")
