@@ -39,6 +39,7 @@ from images.imaging import QUALITY, Spec, render  # noqa: E402
 
 WIDTH, HEIGHT = 4000, 3000
 SEED = 20240601
+# The renditions of settings.IMAGE_RENDITIONS, spelled out so naive_render can mirror them.
 SPECS = [
     Spec("thumbnail", "crop", 150, 150, "JPEG"),
     Spec("display", "fit", 800, 600, "JPEG"),
