@@ -126,7 +126,11 @@ def _image_store(owner, name: str | None, data: bytes, found: imaging.Probe) -> 
     )
     extension = imaging.EXTENSIONS[found.format]
     image.original.save(f"original.{extension}", ContentFile(data), save=False)
-    image.save()
+    try:
+        image.save()
+    except BaseException:
+        image.original.delete(save=False)  # the caller never learns of this image
+        raise
     return image
 
 
