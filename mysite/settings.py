@@ -138,6 +138,10 @@ IMAGE_RENDITIONS = [
     {"name": "webp", "op": "fit", "size": (1600, 1600), "format": "WEBP"},
 ]
 
+# --- Reports ----------------------------------------------------------------
+
+REPORTS_MAX_DAYS = env.int("REPORTS_MAX_DAYS", default=366)  # longest range one report covers
+
 # --- Logging ----------------------------------------------------------------
 # Every line names the task it was written in ("images.tasks.x[<id>]", or "-"
 # outside a task), whichever logger wrote it. Celery leaves the root logger to

@@ -2,3 +2,28 @@
 
 Routed to the `reports` queue by CELERY_TASK_ROUTES.
 """
+
+import logging
+
+from celery import shared_task
+
+from reports import services
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(bind=True, time_limit=15 * 60, soft_time_limit=14 * 60)
+def generate_sales_report(
+    self, period: str, start: str | None = None, end: str | None = None
+) -> dict:
+    """Make the sales report of a period. Without dates: the previous complete period, now.
+
+    A beat schedule passes only ``{"period": "daily"}`` (or weekly, monthly).
+    """
+    report = services.report_prepare(period=period, start=start, end=end, task_id=self.request.id)
+    try:
+        report = services.report_generate(report_id=report.pk)
+    except Exception as exc:
+        services.report_fail(report_id=report.pk, reason=f"{type(exc).__name__}: {exc}")
+        raise
+    return {"report": report.pk, "status": report.status, "orders": report.row_count}

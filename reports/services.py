@@ -1,0 +1,298 @@
+"""Sales reports: periods, aggregation in the database, pandas shaping, CSV and chart."""
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+import pandas as pd
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.db.models import Count, Sum
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+
+from mysite.enqueue import enqueue
+from reports import charts
+from reports.models import Order, Report
+
+logger = logging.getLogger(__name__)
+
+CENT = Decimal("0.01")
+
+
+class ReportRejected(ValueError):
+    """A report request we refuse; the message names the problem."""
+
+
+@dataclass(frozen=True)
+class Aggregates:
+    """What the database returns for a period: small, whatever the number of orders."""
+
+    daily: list[dict]  # {"day": date, "sales": Decimal, "orders": int}, days with sales only
+    by_channel: list[dict]  # {"channel": str, "sales": Decimal, "orders": int}
+
+
+def period_bounds(
+    *, period: str, start: date | None = None, end: date | None = None, today: date | None = None
+) -> tuple[date, date]:
+    """The first and last day (inclusive) of a report, or ``ReportRejected``.
+
+    Without ``start`` a daily, weekly or monthly report covers the previous
+    complete period as of ``today`` (beat schedules rely on this); with it, the
+    day, Monday-to-Sunday week or month that contains ``start``.
+    """
+    today = today or timezone.localdate()
+    if period not in Report.Period.values:
+        raise ReportRejected(f"Unknown period {period!r}: use {', '.join(Report.Period.values)}.")
+    if period == Report.Period.CUSTOM:
+        if start is None or end is None:
+            raise ReportRejected("A custom report needs a start date and an end date.")
+    elif end is not None:
+        raise ReportRejected(f"A {period} report takes a start date only; its end follows.")
+    elif period == Report.Period.DAILY:
+        start = start or today - timedelta(days=1)
+        end = start
+    elif period == Report.Period.WEEKLY:
+        anchor = start or today - timedelta(days=7)
+        start = anchor - timedelta(days=anchor.weekday())
+        end = start + timedelta(days=6)
+    else:
+        anchor = start or today.replace(day=1) - timedelta(days=1)
+        start = anchor.replace(day=1)
+        end = (start + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+
+    if start > end:
+        raise ReportRejected(f"The start date {start} is after the end date {end}.")
+    if end > today:
+        raise ReportRejected(
+            f"The period ends on {end}, after today ({today}): it has not happened."
+        )
+    days = (end - start).days + 1
+    if days > settings.REPORTS_MAX_DAYS:
+        raise ReportRejected(
+            f"The range covers {days} days; at most {settings.REPORTS_MAX_DAYS} are allowed."
+        )
+    return start, end
+
+
+def report_request(
+    *, period: str, start: date | None = None, end: date | None = None, user=None
+) -> Report:
+    """Validate a request and queue the report; the same period replaces its old report."""
+    from reports.tasks import generate_sales_report as generate_sales_report_task
+
+    first, last = period_bounds(period=period, start=start, end=end)
+    with transaction.atomic():
+        report, _ = Report.objects.update_or_create(
+            period=period,
+            start_date=first,
+            end_date=last,
+            defaults={"status": Report.Status.PENDING, "error": "", "requested_by": user},
+        )
+        kwargs = {"period": period, "start": first.isoformat()}
+        if period == Report.Period.CUSTOM:
+            kwargs["end"] = last.isoformat()
+        report.task_id = enqueue(generate_sales_report_task, kwargs=kwargs)
+        report.save(update_fields=["task_id"])
+    return report
+
+
+def report_prepare(*, period: str, start: str | None, end: str | None, task_id: str) -> Report:
+    """The task's first step: the report row for these arguments, marked running."""
+    first, last = period_bounds(
+        period=period,
+        start=date.fromisoformat(start) if start else None,
+        end=date.fromisoformat(end) if end else None,
+    )
+    report, _ = Report.objects.get_or_create(period=period, start_date=first, end_date=last)
+    Report.objects.filter(pk=report.pk).update(
+        status=Report.Status.RUNNING, task_id=task_id, error=""
+    )
+    return report
+
+
+def sales_aggregates(*, start: date, end: date) -> Aggregates:
+    """Paid orders from ``start`` to ``end`` (inclusive), summed per local day and channel.
+
+    Days begin at midnight in TIME_ZONE, so a daylight-saving day has 23 or 25
+    hours. The database does the summing; only one row per day comes back.
+    """
+    zone = timezone.get_default_timezone()
+    begins = datetime.combine(start, datetime.min.time(), tzinfo=zone)
+    ends = datetime.combine(end + timedelta(days=1), datetime.min.time(), tzinfo=zone)
+    paid = Order.objects.filter(
+        status=Order.Status.PAID, created_at__gte=begins, created_at__lt=ends
+    )
+    daily = (
+        paid.annotate(day=TruncDate("created_at", tzinfo=zone))
+        .values("day")
+        .annotate(sales=Sum("amount"), orders=Count("id"))
+        .order_by("day")
+    )
+    by_channel = (
+        paid.values("channel").annotate(sales=Sum("amount"), orders=Count("id")).order_by("channel")
+    )
+    return Aggregates(daily=list(daily), by_channel=list(by_channel))
+
+
+def sales_frame(aggregates: Aggregates, *, start: date, end: date) -> pd.DataFrame:
+    """One row per day of the period, days without sales as zero, with a 7-day average."""
+    days = pd.date_range(start, end, freq="D").date
+    frame = pd.DataFrame(
+        [(row["day"], row["orders"], float(row["sales"])) for row in aggregates.daily],
+        columns=["date", "orders", "sales"],
+    ).set_index("date")
+    frame = frame.reindex(days, fill_value=0)
+    frame.index.name = "date"
+    frame["orders"] = frame["orders"].astype(int)
+    frame["sales_7d_avg"] = frame["sales"].rolling(7, min_periods=1).mean()
+    return frame
+
+
+def sales_summary(aggregates: Aggregates) -> dict:
+    """Totals in exact decimals (as strings in JSON), best day and breakdown."""
+    total = sum((row["sales"] for row in aggregates.daily), Decimal(0))
+    orders = sum(row["orders"] for row in aggregates.daily)
+    if not orders:
+        return {
+            "total_sales": "0.00",
+            "orders": 0,
+            "average_order_value": "0.00",
+            "best_day": None,
+            "breakdown": {},
+            "message": "There were no sales in this period.",
+        }
+    best = max(aggregates.daily, key=lambda row: (row["sales"], -row["day"].toordinal()))
+    return {
+        "total_sales": str(total.quantize(CENT)),
+        "orders": orders,
+        "average_order_value": str((total / orders).quantize(CENT)),
+        "best_day": {"date": best["day"].isoformat(), "sales": str(best["sales"].quantize(CENT))},
+        "breakdown": {
+            row["channel"]: {"sales": str(row["sales"].quantize(CENT)), "orders": row["orders"]}
+            for row in aggregates.by_channel
+        },
+        "message": "",
+    }
+
+
+def report_generate(*, report_id: int) -> Report:
+    """Aggregate, shape, write the CSV and chart, and mark the report ready."""
+    started = time.monotonic()
+    report = Report.objects.get(pk=report_id)
+    aggregates = sales_aggregates(start=report.start_date, end=report.end_date)
+    frame = sales_frame(aggregates, start=report.start_date, end=report.end_date)
+    summary = sales_summary(aggregates)
+    title = f"{report.get_period_display()} sales, {report.start_date} to {report.end_date}"
+
+    stem = f"reports/{report.pk}/sales-{report.period}-{report.start_date}-{report.end_date}"
+    csv_name = _replace_file(f"{stem}.csv", frame.to_csv(float_format="%.2f").encode())
+    chart_name = _replace_file(f"{stem}.png", charts.sales_chart_png(frame, title=title))
+
+    Report.objects.filter(pk=report.pk).update(
+        status=Report.Status.READY,
+        summary=summary,
+        csv_file=csv_name,
+        chart=chart_name,
+        row_count=summary["orders"],
+        duration=timedelta(seconds=time.monotonic() - started),
+        finished_at=timezone.now(),
+        error="",
+    )
+    logger.info("report %s ready: %s orders", report.pk, summary["orders"])
+    return Report.objects.get(pk=report.pk)
+
+
+def _replace_file(name: str, data: bytes) -> str:
+    default_storage.delete(name)
+    return default_storage.save(name, ContentFile(data))
+
+
+def report_fail(*, report_id: int, reason: str) -> None:
+    logger.warning("report %s failed: %s", report_id, reason)
+    Report.objects.filter(pk=report_id).update(
+        status=Report.Status.FAILED, error=reason, finished_at=timezone.now()
+    )
+
+
+# The periodic tasks staff then edit in the admin (django-celery-beat). Times are
+# in TIME_ZONE. The report tasks take only their period: each run computes the
+# previous complete period itself.
+SCHEDULES = [
+    {
+        "name": "Daily sales report",
+        "task": "reports.tasks.generate_sales_report",
+        "kwargs": {"period": "daily"},
+        "crontab": {"minute": "0", "hour": "1"},
+    },
+    {
+        "name": "Weekly sales report",
+        "task": "reports.tasks.generate_sales_report",
+        "kwargs": {"period": "weekly"},
+        "crontab": {"minute": "0", "hour": "2", "day_of_week": "0"},
+    },
+    {
+        "name": "Monthly sales report",
+        "task": "reports.tasks.generate_sales_report",
+        "kwargs": {"period": "monthly"},
+        "crontab": {"minute": "0", "hour": "3", "day_of_month": "1"},
+    },
+    {
+        "name": "Delete expired task results",
+        "task": "celery.backend_cleanup",
+        "kwargs": {},
+        "crontab": {"minute": "0", "hour": "4"},
+    },
+]
+
+
+def schedules_install() -> list[tuple[str, bool]]:
+    """Create the periodic tasks that are missing; leave staff's edits alone.
+
+    Returns (name, created) pairs. Safe to run on every deploy.
+    """
+    from django_celery_beat.models import CrontabSchedule, PeriodicTask
+
+    installed = []
+    for entry in SCHEDULES:
+        if PeriodicTask.objects.filter(name=entry["name"]).exists():
+            installed.append((entry["name"], False))
+            continue
+        crontab, _ = CrontabSchedule.objects.get_or_create(
+            timezone=settings.TIME_ZONE,
+            **{
+                "minute": "*",
+                "hour": "*",
+                "day_of_week": "*",
+                "day_of_month": "*",
+                "month_of_year": "*",
+                **entry["crontab"],
+            },
+        )
+        PeriodicTask.objects.create(
+            name=entry["name"],
+            task=entry["task"],
+            crontab=crontab,
+            kwargs=json.dumps(entry["kwargs"]),
+        )
+        installed.append((entry["name"], True))
+    return installed
+
+
+def schedules_set_enabled(*, names: list[str], enabled: bool) -> int:
+    """Enable or disable periodic tasks in bulk so a running beat notices.
+
+    A queryset ``update()`` sends no signals, and beat only reloads when the
+    change marker moves: move it here.
+    """
+    from django_celery_beat.models import PeriodicTask, PeriodicTasks
+
+    with transaction.atomic():
+        count = PeriodicTask.objects.filter(name__in=names).update(enabled=enabled)
+        PeriodicTasks.update_changed()
+    return count
