@@ -13,6 +13,7 @@ urlpatterns = [
     path("healthz/", views.healthz, name="healthz"),
     path("readyz/", views.readyz, name="readyz"),
     path("", include("images.urls")),
+    path("", include("reports.urls")),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -149,7 +149,7 @@ def sales_frame(aggregates: Aggregates, *, start: date, end: date) -> pd.DataFra
     ).set_index("date")
     frame = frame.reindex(days, fill_value=0)
     frame.index.name = "date"
-    frame["orders"] = frame["orders"].astype(int)
+    frame = frame.astype({"orders": int, "sales": float})
     frame["sales_7d_avg"] = frame["sales"].rolling(7, min_periods=1).mean()
     return frame
 

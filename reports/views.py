@@ -1,0 +1,89 @@
+from functools import wraps
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import FileResponse, Http404, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods
+
+from reports import services
+from reports.forms import GenerateReportForm
+from reports.models import Report
+
+
+def staff_required(view):
+    """Sales figures are for staff: others who are logged in get 403."""
+
+    @login_required
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if not request.user.is_staff:
+            raise PermissionDenied("Reports are for staff.")
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+@staff_required
+@require_http_methods(["GET", "POST"])
+def report_list(request):
+    form = GenerateReportForm(request.POST) if request.method == "POST" else GenerateReportForm()
+    if form.is_bound and form.is_valid():
+        report = services.report_request(
+            period=form.cleaned_data["period"],
+            start=form.cleaned_data.get("start"),
+            end=form.cleaned_data.get("end"),
+            user=request.user,
+        )
+        return redirect(report)
+    reports = Report.objects.all()[:100]
+    status = 400 if form.errors else 200
+    return render(request, "reports/list.html", {"form": form, "reports": reports}, status=status)
+
+
+@staff_required
+@require_GET
+def report_detail(request, report_id: int):
+    report = get_object_or_404(Report, pk=report_id)
+    return render(request, "reports/detail.html", {"report": report})
+
+
+@staff_required
+@require_GET
+@never_cache
+def report_status(request, report_id: int):
+    report = get_object_or_404(Report, pk=report_id)
+    ready = report.status == Report.Status.READY
+    return JsonResponse(
+        {
+            "id": report.pk,
+            "status": report.status,
+            "error": report.error,
+            "summary": report.summary if ready else None,
+            "chart_url": reverse("reports:chart", args=[report.pk]) if ready else None,
+            "csv_url": reverse("reports:csv", args=[report.pk]) if ready else None,
+        }
+    )
+
+
+@staff_required
+@require_GET
+def report_chart(request, report_id: int):
+    return _report_file(report_id, "chart", as_attachment=False)
+
+
+@staff_required
+@require_GET
+def report_csv(request, report_id: int):
+    return _report_file(report_id, "csv_file", as_attachment=True)
+
+
+def _report_file(report_id: int, field: str, *, as_attachment: bool) -> FileResponse:
+    report = get_object_or_404(Report, pk=report_id)
+    stored = getattr(report, field)
+    if not stored:
+        raise Http404("The report has no such file yet.")
+    name = stored.name.rsplit("/", 1)[-1]
+    return FileResponse(stored.open("rb"), as_attachment=as_attachment, filename=name)
