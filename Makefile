@@ -14,10 +14,12 @@ $(VENV)/.installed: requirements.txt
 	$(BIN)/pip install --quiet -r requirements.txt
 	touch $@
 
-## run: migrate, create the demo login, start web + worker + beat (Ctrl-C stops all)
+## run: migrate, demo login, schedules and orders, then web + worker + beat (Ctrl-C stops all)
 run: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py demo_user
+	$(BIN)/python manage.py setup_schedules
+	$(BIN)/python manage.py seed_orders --count 20000 --days 365 --if-empty
 	@echo "Open http://$${WEB_HOST:-127.0.0.1}:$${WEB_PORT:-8000}/ (web, worker and beat start below)"
 	$(BIN)/honcho start
 

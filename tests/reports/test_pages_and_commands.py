@@ -152,6 +152,16 @@ def test_seed_orders_loads_the_count_with_progress(capsys):
 
 
 @pytest.mark.django_db
+def test_seed_orders_if_empty_adds_nothing_to_existing_orders(capsys):
+    call_command("seed_orders", "--count", "10")
+
+    call_command("seed_orders", "--count", "10", "--if-empty")
+
+    assert Order.objects.count() == 10
+    assert "There are orders already; nothing added." in capsys.readouterr().out
+
+
+@pytest.mark.django_db
 @pytest.mark.parametrize(
     ("args", "message"),
     [(["--count", "0"], "--count must be at least 1"), (["--days", "0"], "--days must be between")],

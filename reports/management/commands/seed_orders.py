@@ -21,14 +21,20 @@ class Command(BaseCommand):
         parser.add_argument("--days", type=int, default=365, help="spread over this many days")
         parser.add_argument("--batch", type=int, default=50_000, help="orders per write")
         parser.add_argument("--seed", type=int, default=None, help="for the same orders again")
+        parser.add_argument(
+            "--if-empty", action="store_true", help="do nothing when there are orders already"
+        )
 
-    def handle(self, *args, count, days, batch, seed, **options):
+    def handle(self, *args, count, days, batch, seed, if_empty, **options):
         if count < 1:
             raise CommandError("--count must be at least 1.")
         if not 1 <= days <= MAX_DAYS:
             raise CommandError(f"--days must be between 1 and {MAX_DAYS}.")
         if batch < 1:
             raise CommandError("--batch must be at least 1.")
+        if if_empty and Order.objects.exists():
+            self.stdout.write("There are orders already; nothing added.")
+            return
         rng = np.random.default_rng(seed)
         now = timezone.now()
         written = 0
