@@ -120,24 +120,35 @@ def sales_aggregates(*, start: date, end: date) -> Aggregates:
     """Paid orders from ``start`` to ``end`` (inclusive), summed per local day and channel.
 
     Days begin at midnight in TIME_ZONE, so a daylight-saving day has 23 or 25
-    hours. The database does the summing; only one row per day comes back.
+    hours. The database does the summing in one pass; what comes back is one
+    row per day and channel, whatever the number of orders.
     """
     zone = timezone.get_default_timezone()
     begins = datetime.combine(start, datetime.min.time(), tzinfo=zone)
     ends = datetime.combine(end + timedelta(days=1), datetime.min.time(), tzinfo=zone)
-    paid = Order.objects.filter(
-        status=Order.Status.PAID, created_at__gte=begins, created_at__lt=ends
-    )
-    daily = (
-        paid.annotate(day=TruncDate("created_at", tzinfo=zone))
-        .values("day")
+    rows = (
+        Order.objects.filter(status=Order.Status.PAID, created_at__gte=begins, created_at__lt=ends)
+        .annotate(day=TruncDate("created_at", tzinfo=zone))
+        .values("day", "channel")
         .annotate(sales=Sum("amount"), orders=Count("id"))
-        .order_by("day")
+        .order_by()
     )
-    by_channel = (
-        paid.values("channel").annotate(sales=Sum("amount"), orders=Count("id")).order_by("channel")
+    # One scan, grouped by day and channel (at most 366 x channels rows); the
+    # per-day and per-channel totals are exact Decimal sums of those.
+    daily: dict[date, dict] = {}
+    by_channel: dict[str, dict] = {}
+    for row in rows:
+        for key, groups, label in (
+            (row["day"], daily, "day"),
+            (row["channel"], by_channel, "channel"),
+        ):
+            group = groups.setdefault(key, {label: key, "sales": Decimal(0), "orders": 0})
+            group["sales"] += row["sales"]
+            group["orders"] += row["orders"]
+    return Aggregates(
+        daily=[daily[day] for day in sorted(daily)],
+        by_channel=[by_channel[channel] for channel in sorted(by_channel)],
     )
-    return Aggregates(daily=list(daily), by_channel=list(by_channel))
 
 
 def sales_frame(aggregates: Aggregates, *, start: date, end: date) -> pd.DataFrame:
@@ -243,7 +254,8 @@ SCHEDULES = [
         "crontab": {"minute": "0", "hour": "3", "day_of_month": "1"},
     },
     {
-        "name": "Delete expired task results",
+        # The name django-celery-beat gives its own cleanup entry, so there is one.
+        "name": "celery.backend_cleanup",
         "task": "celery.backend_cleanup",
         "kwargs": {},
         "crontab": {"minute": "0", "hour": "4"},
@@ -288,11 +300,16 @@ def schedules_set_enabled(*, names: list[str], enabled: bool) -> int:
     """Enable or disable periodic tasks in bulk so a running beat notices.
 
     A queryset ``update()`` sends no signals, and beat only reloads when the
-    change marker moves: move it here.
+    change marker moves: move it here. As ``PeriodicTask.save()`` does, a
+    disabled task forgets its last run, so enabling it again waits for its
+    next slot instead of catching up at once.
     """
     from django_celery_beat.models import PeriodicTask, PeriodicTasks
 
+    changes = {"enabled": enabled, "date_changed": timezone.now()}
+    if not enabled:
+        changes["last_run_at"] = None
     with transaction.atomic():
-        count = PeriodicTask.objects.filter(name__in=names).update(enabled=enabled)
+        count = PeriodicTask.objects.filter(name__in=names).update(**changes)
         PeriodicTasks.update_changed()
     return count

@@ -37,11 +37,16 @@ class Command(BaseCommand):
             return
         rng = np.random.default_rng(seed)
         now = timezone.now()
+        span = days * 86400
         written = 0
         with transaction.atomic():
             while written < count:
                 size = min(batch, count - written)
-                rows = self._rows(rng, size, now, days, first_ref=written)
+                # Oldest first, as a real orders table fills: each batch takes the
+                # next slice of the period, in time order.
+                slice_start = span * (1 - written / count)
+                slice_end = span * (1 - (written + size) / count)
+                rows = self._rows(rng, size, now, (slice_end, slice_start))
                 if connection.vendor == "postgresql":
                     self._copy(rows)
                 else:
@@ -50,8 +55,8 @@ class Command(BaseCommand):
                 self._progress(written, count)
         self.stdout.write(self.style.SUCCESS(f"\n{count:,} orders added over {days} days."))
 
-    def _rows(self, rng, size: int, now, days: int, first_ref: int) -> list[dict]:
-        seconds = rng.uniform(0, days * 86400, size)
+    def _rows(self, rng, size: int, now, seconds_ago: tuple[float, float]) -> list[dict]:
+        seconds = np.sort(rng.uniform(*seconds_ago, size))[::-1]  # seconds ago, oldest first
         cents = np.clip(rng.lognormal(mean=8.0, sigma=0.9, size=size), 100, 500_000).astype(int)
         statuses = rng.choice(STATUSES, size=size, p=[0.92, 0.05, 0.03])
         channels = rng.choice(CHANNELS, size=size, p=[0.55, 0.25, 0.1, 0.1])
