@@ -79,8 +79,17 @@ def celery_worker(django_db_setup, django_db_blocker):
         loglevel="INFO",
     ) as worker:
         yield worker
-    # The worker thread has ended; collect the database connections it kept
-    # (CONN_MAX_AGE) so the test database can be dropped.
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _release_thread_connections(django_db_setup):
+    """Let the test database be dropped at the end.
+
+    The worker and the live server's request threads keep their connections
+    (CONN_MAX_AGE, as in production); their threads have ended by now, so
+    collecting them closes those connections.
+    """
+    yield
     gc.collect()
 
 

@@ -11,11 +11,8 @@ from tests.browser.test_dashboard import log_in
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def test_generate_a_report_from_the_page_and_see_the_chart(
-    live_server, celery_worker, django_user_model, page, media_root
-):
-    # given: staff, and last month's sales
-    django_user_model.objects.create_user("sam", password="sam-password-1", is_staff=True)
+@pytest.fixture
+def last_months_orders():
     first_of_month = timezone.localtime().replace(day=1, hour=12, minute=0, second=0)
     for days_back, amount in [(3, "10.00"), (10, "32.50")]:
         Order.objects.create(
@@ -23,7 +20,15 @@ def test_generate_a_report_from_the_page_and_see_the_chart(
             amount=Decimal(amount),
             channel="web",
         )
-    log_in(page, live_server, username="sam", password="sam-password-1")
+
+
+# Rows are made in fixtures listed before `page`: once Playwright runs, the ORM
+# in this thread would open a connection nobody closes.
+def test_generate_a_report_from_the_page_and_see_the_chart(
+    live_server, celery_worker, staff_user, last_months_orders, page, media_root
+):
+    # given: staff, and last month's sales
+    log_in(page, live_server, username="carol", password="carol-password-1")
 
     # when: they ask for the monthly report
     page.goto(f"{live_server.url}/reports/")
@@ -38,9 +43,8 @@ def test_generate_a_report_from_the_page_and_see_the_chart(
     expect(page.locator("#csv-link")).to_be_visible()
 
 
-def test_bad_dates_get_a_form_error(live_server, django_user_model, page):
-    django_user_model.objects.create_user("sam", password="sam-password-1", is_staff=True)
-    log_in(page, live_server, username="sam", password="sam-password-1")
+def test_bad_dates_get_a_form_error(live_server, staff_user, page):
+    log_in(page, live_server, username="carol", password="carol-password-1")
 
     page.goto(f"{live_server.url}/reports/")
     page.select_option("#id_period", "custom")
