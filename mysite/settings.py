@@ -142,6 +142,37 @@ IMAGE_RENDITIONS = [
 
 REPORTS_MAX_DAYS = env.int("REPORTS_MAX_DAYS", default=366)  # longest range one report covers
 
+# --- Notifications ----------------------------------------------------------
+# One backend per channel, like EMAIL_BACKEND. Email goes through Django's
+# email framework (EMAIL_BACKEND: console locally, SMTP in production); SMS and
+# push POST JSON to a provider URL when one is set, else they are logged.
+
+EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = env("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="mysite <noreply@localhost>")
+NOTIFICATION_CHANNELS = {
+    "email": {"BACKEND": "notifications.backends.EmailBackend"},
+    "sms": {
+        "BACKEND": "notifications.backends.HttpBackend"
+        if env("NOTIFICATION_SMS_URL", default="")
+        else "notifications.backends.ConsoleBackend",
+        "URL": env("NOTIFICATION_SMS_URL", default=""),
+        "TIMEOUT": 5,
+    },
+    "push": {
+        "BACKEND": "notifications.backends.HttpBackend"
+        if env("NOTIFICATION_PUSH_URL", default="")
+        else "notifications.backends.ConsoleBackend",
+        "URL": env("NOTIFICATION_PUSH_URL", default=""),
+        "TIMEOUT": 5,
+    },
+    "in_app": {"BACKEND": "notifications.backends.InAppBackend"},
+}
+NOTIFICATION_MAX_RETRIES = 5
+NOTIFICATION_SMS_MAX_CHARS = env.int("NOTIFICATION_SMS_MAX_CHARS", default=480)  # 3 segments
+
 # --- Logging ----------------------------------------------------------------
 # Every line names the task it was written in ("images.tasks.x[<id>]", or "-"
 # outside a task), whichever logger wrote it. Celery leaves the root logger to

@@ -1,1 +1,78 @@
-"""notifications: models arrive with the app's own issue."""
+from django.conf import settings
+from django.core.validators import RegexValidator
+from django.db import models
+
+from mysite.priorities import Priority
+
+e164 = RegexValidator(
+    r"^\+[1-9]\d{6,14}$", "Enter a phone number in E.164 form, e.g. +4915112345678."
+)
+
+
+class Channel(models.TextChoices):
+    EMAIL = "email"
+    SMS = "sms"
+    PUSH = "push"
+    IN_APP = "in_app", "in-app"
+
+
+class ContactPoint(models.Model):
+    """Where a user can be reached, and which channels they turned off."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="contact"
+    )
+    phone = models.CharField(max_length=16, blank=True, validators=[e164])
+    push_tokens = models.JSONField(default=list, blank=True)
+    email_opt_out = models.BooleanField(default=False)
+    sms_opt_out = models.BooleanField(default=False)
+    push_opt_out = models.BooleanField(default=False)
+    in_app_opt_out = models.BooleanField(default=False)
+
+    def __str__(self) -> str:
+        return f"Contact points of {self.user}"
+
+    def opted_out(self, channel: str) -> bool:
+        return getattr(self, f"{channel}_opt_out")
+
+
+class Notification(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        SENDING = "sending"
+        SENT = "sent"
+        FAILED = "failed"
+        CANCELLED = "cancelled"
+
+    recipient = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
+    )
+    channel = models.CharField(max_length=10, choices=Channel.choices)
+    subject = models.CharField(max_length=200, blank=True)
+    body = models.TextField()
+    priority = models.PositiveSmallIntegerField(
+        choices=[(level.value, level.name.lower()) for level in Priority], default=Priority.NORMAL
+    )
+    status = models.CharField(
+        max_length=10, choices=Status.choices, default=Status.QUEUED, db_index=True
+    )
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    provider_message_id = models.CharField(max_length=255, blank=True)
+    dedupe_key = models.CharField(max_length=200)
+    task_id = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["recipient", "dedupe_key"], name="one_notification_per_dedupe_key"
+            )
+        ]
+        indexes = [models.Index(fields=["recipient", "channel", "read_at"], name="notif_inbox")]
+
+    def __str__(self) -> str:
+        return f"{self.channel} to {self.recipient}: {self.subject or self.body[:40]}"

@@ -1,0 +1,97 @@
+"""Real servers on loopback: an SMTP server and an HTTP provider with scripted answers."""
+
+import json
+import threading
+from collections import deque
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from notifications.models import ContactPoint
+from tests.conftest import closed_port
+
+
+class Mailbox:
+    """An aiosmtpd handler: keeps what it receives; can refuse with scripted replies."""
+
+    def __init__(self):
+        self.messages = []
+        self.replies = deque()  # e.g. "451 4.3.0 try later", answered before accepting
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802  (aiosmtpd's name)
+        if self.replies:
+            return self.replies.popleft()
+        self.messages.append(envelope)
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp_server(settings):
+    mailbox = Mailbox()
+    controller = Controller(mailbox, hostname="127.0.0.1", port=closed_port())
+    controller.start()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST = "127.0.0.1"
+    settings.EMAIL_PORT = controller.port
+    yield mailbox
+    controller.stop()
+
+
+class Provider:
+    """What the fake SMS/push provider received, and what it answers next."""
+
+    def __init__(self):
+        self.requests = []
+        self.answers = deque()  # (status, headers, body); 200 {"id": ...} when empty
+        self.lock = threading.Lock()
+
+
+@pytest.fixture
+def provider(settings):
+    state = Provider()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            with state.lock:
+                state.requests.append({"headers": dict(self.headers), "json": json.loads(body)})
+                count = len(state.requests)
+                status, headers, text = (
+                    state.answers.popleft()
+                    if state.answers
+                    else (200, {}, json.dumps({"id": f"msg-{count}"}))
+                )
+            self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(text)))
+            self.end_headers()
+            self.wfile.write(text.encode())
+
+        def log_message(self, *args):
+            pass  # keep test output clean
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/messages"
+    channels = dict(settings.NOTIFICATION_CHANNELS)
+    for channel in ("sms", "push"):
+        channels[channel] = {
+            "BACKEND": "notifications.backends.HttpBackend",
+            "URL": url,
+            "TIMEOUT": 2,
+        }
+    settings.NOTIFICATION_CHANNELS = channels
+    yield state
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def reachable_user(user):
+    user.email = "alice@example.com"
+    user.save()
+    ContactPoint.objects.create(user=user, phone="+4915112345678", push_tokens=["device-1"])
+    return user
