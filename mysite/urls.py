@@ -14,6 +14,7 @@ urlpatterns = [
     path("readyz/", views.readyz, name="readyz"),
     path("", include("images.urls")),
     path("", include("reports.urls")),
+    path("", include("notifications.urls")),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
 ]

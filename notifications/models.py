@@ -50,6 +50,9 @@ class Notification(models.Model):
     channel = models.CharField(max_length=10, choices=Channel.choices)
     subject = models.CharField(max_length=200, blank=True)
     body = models.TextField()
+    link = models.CharField(
+        max_length=500, blank=True, help_text="A page of this site it is about."
+    )
     priority = models.PositiveSmallIntegerField(
         choices=[(level.value, level.name.lower()) for level in Priority], default=Priority.NORMAL
     )

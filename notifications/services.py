@@ -71,6 +71,7 @@ def notification_send(
     channel: str,
     body: str,
     subject: str = "",
+    link: str = "",
     priority=Priority.NORMAL,
     dedupe_key: str | None = None,
 ) -> Notification:
@@ -96,6 +97,7 @@ def notification_send(
                 channel=channel,
                 subject=subject,
                 body=body,
+                link=link,
                 priority=level,
                 dedupe_key=key,
             )
@@ -163,3 +165,17 @@ def notification_fail(*, notification_id: int, reason: str) -> Notification:
         status=Notification.Status.FAILED, last_error=reason
     )
     return Notification.objects.get(pk=notification_id)
+
+
+def inbox_unread_count(*, user) -> int:
+    return Notification.objects.filter(
+        recipient=user, channel=Channel.IN_APP, status=Notification.Status.SENT, read_at=None
+    ).count()
+
+
+def inbox_mark_read(*, user, notification_id: int | None = None) -> int:
+    """Mark one in-app notification (or all of them) read; returns how many changed."""
+    unread = Notification.objects.filter(recipient=user, channel=Channel.IN_APP, read_at=None)
+    if notification_id is not None:
+        unread = unread.filter(pk=notification_id)
+    return unread.update(read_at=timezone.now())

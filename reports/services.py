@@ -17,6 +17,8 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from mysite.enqueue import enqueue
+from notifications.models import Channel
+from notifications.services import NotificationRejected, notification_send
 from reports import charts
 from reports.models import Order, Report
 
@@ -216,7 +218,26 @@ def report_generate(*, report_id: int) -> Report:
         error="",
     )
     logger.info("report %s ready: %s orders", report.pk, summary["orders"])
-    return Report.objects.get(pk=report.pk)
+    report = Report.objects.get(pk=report.pk)
+    _tell_requester(report)
+    return report
+
+
+def _tell_requester(report: Report) -> None:
+    """Whoever asked for the report gets an in-app message linking to it (once per run)."""
+    if report.requested_by is None:
+        return
+    try:
+        notification_send(
+            recipient=report.requested_by,
+            channel=Channel.IN_APP,
+            subject="Your report is ready",
+            body=f"{report} is ready.",
+            link=report.get_absolute_url(),
+            dedupe_key=f"report-ready:{report.pk}:{report.task_id}",
+        )
+    except NotificationRejected as exc:  # e.g. in-app messages turned off
+        logger.info("report %s: requester not told: %s", report.pk, exc)
 
 
 def _replace_file(name: str, data: bytes) -> str:
