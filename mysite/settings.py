@@ -173,6 +173,7 @@ NOTIFICATION_CHANNELS = {
 }
 NOTIFICATION_MAX_RETRIES = 5
 NOTIFICATION_SMS_MAX_CHARS = env.int("NOTIFICATION_SMS_MAX_CHARS", default=480)  # 3 segments
+NOTIFICATION_BROADCAST_CHUNK = 500  # notifications per task when broadcasting
 
 # --- Logging ----------------------------------------------------------------
 # Every line names the task it was written in ("images.tasks.x[<id>]", or "-"

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from notifications.models import ContactPoint, Notification
+from notifications.models import Broadcast, ContactPoint, Notification
 
 
 @admin.register(Notification)
@@ -38,3 +38,19 @@ class ContactPointAdmin(admin.ModelAdmin):
         "in_app_opt_out",
     )
     search_fields = ("user__username", "phone")
+
+
+@admin.register(Broadcast)
+class BroadcastAdmin(admin.ModelAdmin):
+    list_display = (
+        "id",
+        "channel",
+        "audience",
+        "total",
+        "sent",
+        "failed",
+        "created_at",
+        "finished_at",
+    )
+    list_filter = ("channel", "audience")
+    readonly_fields = ("total", "sent", "failed", "finished_at", "created_by")

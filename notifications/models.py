@@ -36,6 +36,37 @@ class ContactPoint(models.Model):
         return getattr(self, f"{channel}_opt_out")
 
 
+class Broadcast(models.Model):
+    """One message to many users, delivered in chunks; counters show progress."""
+
+    class Audience(models.TextChoices):
+        ALL = "all"
+        STAFF = "staff"
+        LIST = "list"
+
+    audience = models.CharField(max_length=10, choices=Audience.choices)
+    usernames = models.JSONField(default=list, blank=True, help_text="For a list audience.")
+    channel = models.CharField(max_length=10, choices=Channel.choices)
+    subject = models.CharField(max_length=200, blank=True)
+    body = models.TextField()
+    priority = models.PositiveSmallIntegerField(default=Priority.NORMAL)
+    total = models.PositiveIntegerField(default=0)
+    sent = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        done = self.sent + self.failed
+        return f"Broadcast {self.pk} ({self.channel} to {self.audience}): {done}/{self.total}"
+
+
 class Notification(models.Model):
     class Status(models.TextChoices):
         QUEUED = "queued"
@@ -63,6 +94,9 @@ class Notification(models.Model):
     last_error = models.TextField(blank=True)
     provider_message_id = models.CharField(max_length=255, blank=True)
     dedupe_key = models.CharField(max_length=200)
+    broadcast = models.ForeignKey(
+        Broadcast, null=True, blank=True, on_delete=models.SET_NULL, related_name="notifications"
+    )
     task_id = models.CharField(max_length=255, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     sent_at = models.DateTimeField(null=True, blank=True)

@@ -8,6 +8,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
+from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from mysite.enqueue import enqueue
@@ -17,7 +18,7 @@ from notifications.backends import (
     TransientDeliveryError,
     backend_for,
 )
-from notifications.models import Channel, ContactPoint, Notification, e164
+from notifications.models import Broadcast, Channel, ContactPoint, Notification, e164
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +40,20 @@ def priority_parse(value) -> Priority:
     except ValueError:
         levels = ", ".join(str(level.value) for level in Priority)
         raise NotificationRejected(f"Unknown priority {value!r}: use {levels}.") from None
+
+
+def message_check(*, channel: str, body: str, priority) -> Priority:
+    """Refuse a message that no recipient could get; return its priority."""
+    if channel not in Channel.values:
+        raise NotificationRejected(f"Unknown channel {channel!r}: use {', '.join(Channel.values)}.")
+    level = priority_parse(priority)
+    if not body.strip():
+        raise NotificationRejected("The message body is empty.")
+    if channel == Channel.SMS and len(body) > settings.NOTIFICATION_SMS_MAX_CHARS:
+        raise NotificationRejected(
+            f"The SMS is {len(body)} characters; at most {settings.NOTIFICATION_SMS_MAX_CHARS}."
+        )
+    return level
 
 
 def recipient_address(*, channel: str, user) -> str:
@@ -78,15 +93,7 @@ def notification_send(
     """Check, store and queue one notification; the same ``dedupe_key`` twice sends once."""
     from notifications.tasks import send_notification as send_notification_task
 
-    if channel not in Channel.values:
-        raise NotificationRejected(f"Unknown channel {channel!r}: use {', '.join(Channel.values)}.")
-    level = priority_parse(priority)
-    if not body.strip():
-        raise NotificationRejected("The message body is empty.")
-    if channel == Channel.SMS and len(body) > settings.NOTIFICATION_SMS_MAX_CHARS:
-        raise NotificationRejected(
-            f"The SMS is {len(body)} characters; at most {settings.NOTIFICATION_SMS_MAX_CHARS}."
-        )
+    level = message_check(channel=channel, body=body, priority=priority)
     recipient_address(channel=channel, user=recipient)
 
     key = dedupe_key or f"once:{uuid.uuid4().hex}"  # no key given: never a duplicate
@@ -179,3 +186,127 @@ def inbox_mark_read(*, user, notification_id: int | None = None) -> int:
     if notification_id is not None:
         unread = unread.filter(pk=notification_id)
     return unread.update(read_at=timezone.now())
+
+
+def _reachable(users, channel: str):
+    """``users`` who have an address for ``channel`` and did not turn it off (in SQL)."""
+    users = users.exclude(**{f"contact__{channel}_opt_out": True})
+    if channel == Channel.EMAIL:
+        return users.exclude(email="")
+    if channel == Channel.SMS:
+        return users.exclude(contact__phone="").filter(contact__isnull=False)
+    if channel == Channel.PUSH:
+        return users.filter(contact__isnull=False).exclude(contact__push_tokens=[])
+    return users
+
+
+def broadcast_send(
+    *,
+    audience: str,
+    channel: str,
+    body: str,
+    subject: str = "",
+    priority=Priority.NORMAL,
+    usernames: list[str] | None = None,
+    created_by=None,
+) -> Broadcast:
+    """Create one notification per reachable recipient in bulk; dispatch them in chunks.
+
+    Recipients without an address for the channel, or who turned it off, get
+    nothing. Progress is on the Broadcast row (total, sent, failed).
+    """
+    from notifications.tasks import send_broadcast_chunk as send_broadcast_chunk_task
+
+    level = message_check(channel=channel, body=body, priority=priority)
+    users = get_user_model().objects.filter(is_active=True)
+    if audience == Broadcast.Audience.STAFF:
+        users = users.filter(is_staff=True)
+    elif audience == Broadcast.Audience.LIST:
+        wanted = sorted(set(usernames or []))
+        if not wanted:
+            raise NotificationRejected("A list audience needs at least one username.")
+        found = set(users.filter(username__in=wanted).values_list("username", flat=True))
+        if missing := [name for name in wanted if name not in found]:
+            raise NotificationRejected(f"No user named {', '.join(map(repr, missing))}.")
+        users = users.filter(username__in=wanted)
+    elif audience != Broadcast.Audience.ALL:
+        raise NotificationRejected(f"Unknown audience {audience!r}: use all, staff or list.")
+
+    recipient_ids = list(_reachable(users, channel).order_by("pk").values_list("pk", flat=True))
+    chunk = settings.NOTIFICATION_BROADCAST_CHUNK
+    with transaction.atomic():
+        broadcast = Broadcast.objects.create(
+            audience=audience,
+            usernames=usernames or [],
+            channel=channel,
+            subject=subject,
+            body=body,
+            priority=level,
+            total=len(recipient_ids),
+            created_by=created_by,
+            finished_at=None if recipient_ids else timezone.now(),
+        )
+        key = f"broadcast:{broadcast.pk}"
+        Notification.objects.bulk_create(
+            (
+                Notification(
+                    recipient_id=recipient_id,
+                    channel=channel,
+                    subject=subject,
+                    body=body,
+                    priority=level,
+                    dedupe_key=key,
+                    broadcast=broadcast,
+                )
+                for recipient_id in recipient_ids
+            ),
+            batch_size=5000,
+        )
+        ids = list(broadcast.notifications.order_by("pk").values_list("pk", flat=True))
+        for start in range(0, len(ids), chunk):
+            enqueue(
+                send_broadcast_chunk_task,
+                args=[broadcast.pk, ids[start : start + chunk]],
+                priority=level,
+            )
+    return broadcast
+
+
+def broadcast_deliver_chunk(*, broadcast_id: int, notification_ids: list[int]) -> list[int]:
+    """Deliver one chunk of a broadcast; return the ids that need a retry of their own.
+
+    In-app messages are delivered with one UPDATE. Other channels go one by
+    one through ``notification_deliver`` (never sends twice); a transient error
+    hands that notification to the single-notification task and its retries.
+    """
+    if not notification_ids:
+        return []
+    channel = Broadcast.objects.values_list("channel", flat=True).get(pk=broadcast_id)
+    retry_ids = []
+    if channel == Channel.IN_APP:
+        Notification.objects.filter(
+            pk__in=notification_ids, status=Notification.Status.QUEUED
+        ).update(
+            status=Notification.Status.SENT, sent_at=timezone.now(), attempts=F("attempts") + 1
+        )
+    else:
+        for notification_id in notification_ids:
+            try:
+                notification_deliver(notification_id=notification_id)
+            except TransientDeliveryError:
+                retry_ids.append(notification_id)
+    broadcast_progress_update(broadcast_id=broadcast_id)
+    return retry_ids
+
+
+def broadcast_progress_update(*, broadcast_id: int) -> Broadcast:
+    """Count what is sent and failed; the last chunk marks the broadcast finished."""
+    counts = Notification.objects.filter(broadcast_id=broadcast_id).aggregate(
+        sent=Count("id", filter=Q(status=Notification.Status.SENT)),
+        failed=Count("id", filter=Q(status=Notification.Status.FAILED)),
+    )
+    Broadcast.objects.filter(pk=broadcast_id).update(**counts)
+    Broadcast.objects.filter(
+        pk=broadcast_id, finished_at=None, total__lte=F("sent") + F("failed")
+    ).update(finished_at=timezone.now())
+    return Broadcast.objects.get(pk=broadcast_id)

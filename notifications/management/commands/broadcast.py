@@ -1,0 +1,52 @@
+import time
+
+from django.core.management.base import BaseCommand, CommandError
+
+from notifications import services
+from notifications.models import Broadcast
+
+
+class Command(BaseCommand):
+    help = "Send one message to many users, in chunks, and show progress."
+
+    def add_arguments(self, parser):
+        parser.add_argument("body")
+        parser.add_argument("--audience", required=True, help="all, staff or list")
+        parser.add_argument(
+            "--user", action="append", dest="usernames", help="with --audience list"
+        )
+        parser.add_argument("--channel", required=True, help="email, sms, push or in_app")
+        parser.add_argument("--subject", default="")
+        parser.add_argument("--priority", default="normal", help="low, normal, high or urgent")
+        parser.add_argument("--no-wait", action="store_true", help="queue it and return")
+        parser.add_argument("--timeout", type=float, default=600, help="seconds to wait")
+
+    def handle(self, *args, body, audience, usernames, channel, subject, priority, **options):
+        try:
+            broadcast = services.broadcast_send(
+                audience=audience,
+                usernames=usernames,
+                channel=channel,
+                subject=subject,
+                body=body,
+                priority=priority,
+            )
+        except services.NotificationRejected as exc:
+            raise CommandError(str(exc)) from exc
+        self.stdout.write(f"Broadcast {broadcast.pk}: {broadcast.total} recipients queued.")
+        if options["no_wait"]:
+            return
+        deadline = time.monotonic() + options["timeout"]
+        shown = None
+        while True:
+            broadcast = Broadcast.objects.get(pk=broadcast.pk)
+            line = f"{broadcast.sent} sent, {broadcast.failed} failed of {broadcast.total}"
+            if line != shown:
+                self.stdout.write(line)
+                shown = line
+            if broadcast.finished_at:
+                break
+            if time.monotonic() > deadline:
+                raise CommandError("Still sending after the timeout; the broadcast goes on.")
+            time.sleep(0.5)
+        self.stdout.write(self.style.SUCCESS(f"Broadcast {broadcast.pk} finished: {line}."))
