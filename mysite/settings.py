@@ -174,6 +174,9 @@ NOTIFICATION_CHANNELS = {
 NOTIFICATION_MAX_RETRIES = 5
 NOTIFICATION_SMS_MAX_CHARS = env.int("NOTIFICATION_SMS_MAX_CHARS", default=480)  # 3 segments
 NOTIFICATION_BROADCAST_CHUNK = 500  # notifications per task when broadcasting
+# Messages per second one worker process sends on a channel when broadcasting
+# (providers throttle); a channel not listed is not paced.
+NOTIFICATION_RATE_LIMITS = {"sms": 20.0, "push": 100.0, "email": 50.0}
 
 # --- Logging ----------------------------------------------------------------
 # Every line names the task it was written in ("images.tasks.x[<id>]", or "-"

@@ -1,6 +1,7 @@
 """Notifications: create (checked, deduplicated) and deliver (idempotent, classified errors)."""
 
 import logging
+import time
 import uuid
 
 from django.conf import settings
@@ -272,6 +273,22 @@ def broadcast_send(
     return broadcast
 
 
+class Pace:
+    """At most ``per_second`` calls of ``wait()`` per second (None: no limit)."""
+
+    def __init__(self, per_second: float | None):
+        self.interval = 1 / per_second if per_second else 0.0
+        self.next_at = time.monotonic()
+
+    def wait(self) -> None:
+        if not self.interval:
+            return
+        now = time.monotonic()
+        if now < self.next_at:
+            time.sleep(self.next_at - now)
+        self.next_at = max(now, self.next_at) + self.interval
+
+
 def broadcast_deliver_chunk(*, broadcast_id: int, notification_ids: list[int]) -> list[int]:
     """Deliver one chunk of a broadcast; return the ids that need a retry of their own.
 
@@ -290,7 +307,9 @@ def broadcast_deliver_chunk(*, broadcast_id: int, notification_ids: list[int]) -
             status=Notification.Status.SENT, sent_at=timezone.now(), attempts=F("attempts") + 1
         )
     else:
+        pace = Pace(settings.NOTIFICATION_RATE_LIMITS.get(channel))
         for notification_id in notification_ids:
+            pace.wait()
             try:
                 notification_deliver(notification_id=notification_id)
             except TransientDeliveryError:
