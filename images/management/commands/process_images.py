@@ -1,9 +1,8 @@
-import time
-
 from django.core.management.base import BaseCommand, CommandError
 
 from images import services
 from images.models import Image, ImageBatch
+from mysite.commands import wait_with_progress
 
 
 class Command(BaseCommand):
@@ -40,18 +39,14 @@ class Command(BaseCommand):
             self._wait(batch.pk, timeout)
 
     def _wait(self, batch_id: int, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        shown = None
-        while True:
+        def check():
             progress = services.batch_progress(batch_id=batch_id)
             line = f"{progress.done} done, {progress.failed} failed of {progress.total}"
-            if line != shown:
-                self.stdout.write(line)
-                shown = line
-            if ImageBatch.objects.filter(pk=batch_id, finished_at__isnull=False).exists():
-                break  # the chord callback has recorded the outcome
-            if time.monotonic() > deadline:
-                raise CommandError(f"Still running after {timeout:.0f} s; the batch goes on.")
-            time.sleep(0.5)
-        outcome = self.style.SUCCESS if not progress.failed else self.style.WARNING
+            # done once the chord callback has recorded the outcome
+            finished = ImageBatch.objects.filter(pk=batch_id, finished_at__isnull=False).exists()
+            return line, finished
+
+        line = wait_with_progress(self.stdout, check, timeout=timeout, what="batch")
+        batch = ImageBatch.objects.get(pk=batch_id)
+        outcome = self.style.SUCCESS if not batch.failed else self.style.WARNING
         self.stdout.write(outcome(f"Batch {batch_id} finished: {line}."))

@@ -1,7 +1,6 @@
-import time
-
 from django.core.management.base import BaseCommand, CommandError
 
+from mysite.commands import wait_with_progress
 from notifications import services
 from notifications.models import Broadcast
 
@@ -36,17 +35,11 @@ class Command(BaseCommand):
         self.stdout.write(f"Broadcast {broadcast.pk}: {broadcast.total} recipients queued.")
         if options["no_wait"]:
             return
-        deadline = time.monotonic() + options["timeout"]
-        shown = None
-        while True:
-            broadcast = Broadcast.objects.get(pk=broadcast.pk)
-            line = f"{broadcast.sent} sent, {broadcast.failed} failed of {broadcast.total}"
-            if line != shown:
-                self.stdout.write(line)
-                shown = line
-            if broadcast.finished_at:
-                break
-            if time.monotonic() > deadline:
-                raise CommandError("Still sending after the timeout; the broadcast goes on.")
-            time.sleep(0.5)
+
+        def check():
+            current = Broadcast.objects.get(pk=broadcast.pk)
+            line = f"{current.sent} sent, {current.failed} failed of {current.total}"
+            return line, current.finished_at is not None
+
+        line = wait_with_progress(self.stdout, check, timeout=options["timeout"], what="broadcast")
         self.stdout.write(self.style.SUCCESS(f"Broadcast {broadcast.pk} finished: {line}."))

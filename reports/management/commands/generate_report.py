@@ -1,8 +1,8 @@
-import time
 from datetime import date
 
 from django.core.management.base import BaseCommand, CommandError
 
+from mysite.commands import wait_with_progress
 from reports import services
 from reports.models import Report
 
@@ -36,12 +36,12 @@ class Command(BaseCommand):
         self.stdout.write(f"Report {report.pk} queued: {report} (task {report.task_id}).")
         if not wait:
             return
-        deadline = time.monotonic() + timeout
-        while report.status not in {Report.Status.READY, Report.Status.FAILED}:
-            if time.monotonic() > deadline:
-                raise CommandError(f"Still running after {timeout:.0f} s; the report goes on.")
-            time.sleep(0.5)
+
+        def check():
             report.refresh_from_db()
+            return None, report.status in {Report.Status.READY, Report.Status.FAILED}
+
+        wait_with_progress(self.stdout, check, timeout=timeout, what="report")
         if report.status == Report.Status.FAILED:
             raise CommandError(f"Report {report.pk} failed: {report.error}")
         summary = report.summary
