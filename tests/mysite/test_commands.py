@@ -19,7 +19,7 @@ def test_prints_each_new_line_once_and_returns_the_last():
 def test_gives_up_after_the_timeout_saying_the_work_goes_on():
     out = io.StringIO()
 
-    with pytest.raises(CommandError, match="Still running after 0 s; the report goes on."):
+    with pytest.raises(CommandError, match=r"Still running after 0 s; the report goes on\."):
         wait_with_progress(out, lambda: ("0 of 1", False), timeout=0, what="report")
 
     assert out.getvalue() == "0 of 1\n"
