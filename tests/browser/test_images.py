@@ -25,9 +25,9 @@ def test_uploaded_picture_gets_its_thumbnail_without_a_reload(
     expect(page).to_have_url(f"{live_server.url}/images/")
     tile = page.locator(".tile", has_text="sunset.jpg")
     expect(tile.locator(".state")).to_have_text("ready", timeout=30_000)
-    thumbnail = tile.locator("img")
+    thumbnail = tile.locator("img")  # decode() waits until the picture has loaded
     expect(thumbnail).to_be_visible()
-    assert thumbnail.evaluate("img => img.complete && img.naturalWidth") == 150
+    assert thumbnail.evaluate("img => img.decode().then(() => img.naturalWidth)") == 150
     page.screenshot(path=str(settings.VAR_DIR / "gallery.png"), full_page=True)
 
     # and the detail page lists every rendition with a download link
