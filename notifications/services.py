@@ -137,7 +137,7 @@ def notification_deliver(*, notification_id: int) -> Notification:
     """
     with transaction.atomic():
         notification = (
-            Notification.objects.select_for_update()
+            Notification.objects.select_for_update(of=("self",))  # not the user row
             .select_related("recipient")
             .get(pk=notification_id)
         )

@@ -2,10 +2,13 @@
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from mysite.priorities import Priority
 from notifications import services
 from notifications.models import ContactPoint, Notification
+from tests.conftest import require
 
 pytestmark = pytest.mark.django_db
 
@@ -119,3 +122,22 @@ def test_command_refuses_bad_input(reachable_user, args, message):
         call_command("send_notification", *args)
 
     assert Notification.objects.count() == 0
+
+
+def test_delivery_locks_the_notification_row_before_writing(reachable_user):
+    # given
+    require(connection.vendor == "postgresql", "needs PostgreSQL for row locks")
+    notification = Notification.objects.create(
+        recipient=reachable_user, channel="in_app", body="Hi", dedupe_key="lock"
+    )
+
+    # when
+    with CaptureQueriesContext(connection) as queries:
+        services.notification_deliver(notification_id=notification.pk)
+
+    # then: the row (only it, not the user's) is locked before it is changed
+    sql = [q["sql"] for q in queries]
+    lock = next(i for i, s in enumerate(sql) if "FOR UPDATE" in s)
+    first_write = next(i for i, s in enumerate(sql) if s.startswith("UPDATE"))
+    assert lock < first_write
+    assert 'FOR UPDATE OF "notifications_notification"' in sql[lock]
