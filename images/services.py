@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from celery import chord, group
 from django.conf import settings
 from django.core.files.base import ContentFile
-from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
@@ -15,6 +14,7 @@ from django.utils import timezone
 from images import imaging
 from images.models import Image, ImageBatch, Rendition
 from mysite.enqueue import BrokerUnavailable, enqueue
+from mysite.storage import file_replace
 
 logger = logging.getLogger(__name__)
 
@@ -166,8 +166,7 @@ def image_process(*, image_id: int) -> Image:
 def _rendition_save(image: Image, item: imaging.Rendered) -> Rendition:
     path = f"images/renditions/{image.pk}/{item.spec.name}.{imaging.EXTENSIONS[item.spec.format]}"
     try:
-        default_storage.delete(path)  # same name again: replace, don't pile up copies
-        stored = default_storage.save(path, ContentFile(item.data))
+        stored = file_replace(path, item.data)
     except OSError as exc:
         raise StorageUnavailable(f"could not write {path}: {exc}") from exc
     rendition, _ = Rendition.objects.update_or_create(

@@ -248,8 +248,9 @@ def broadcast_send(
             finished_at=None if recipient_ids else timezone.now(),
         )
         key = f"broadcast:{broadcast.pk}"
-        Notification.objects.bulk_create(
-            (
+        # PostgreSQL and SQLite return the new primary keys: no second query for them.
+        created = Notification.objects.bulk_create(
+            [
                 Notification(
                     recipient_id=recipient_id,
                     channel=channel,
@@ -260,10 +261,10 @@ def broadcast_send(
                     broadcast=broadcast,
                 )
                 for recipient_id in recipient_ids
-            ),
+            ],
             batch_size=5000,
         )
-        ids = list(broadcast.notifications.order_by("pk").values_list("pk", flat=True))
+        ids = [notification.pk for notification in created]
         for start in range(0, len(ids), chunk):
             enqueue(
                 send_broadcast_chunk_task,

@@ -9,14 +9,13 @@ from decimal import Decimal
 
 import pandas as pd
 from django.conf import settings
-from django.core.files.base import ContentFile
-from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import Count, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from mysite.enqueue import enqueue
+from mysite.storage import file_replace
 from notifications.models import Channel
 from notifications.services import NotificationRejected, notification_send
 from reports import charts
@@ -204,8 +203,8 @@ def report_generate(*, report_id: int) -> Report:
     title = f"{report.get_period_display()} sales, {report.start_date} to {report.end_date}"
 
     stem = f"reports/{report.pk}/sales-{report.period}-{report.start_date}-{report.end_date}"
-    csv_name = _replace_file(f"{stem}.csv", frame.to_csv(float_format="%.2f").encode())
-    chart_name = _replace_file(f"{stem}.png", charts.sales_chart_png(frame, title=title))
+    csv_name = file_replace(f"{stem}.csv", frame.to_csv(float_format="%.2f").encode())
+    chart_name = file_replace(f"{stem}.png", charts.sales_chart_png(frame, title=title))
 
     Report.objects.filter(pk=report.pk).update(
         status=Report.Status.READY,
@@ -238,11 +237,6 @@ def _tell_requester(report: Report) -> None:
         )
     except NotificationRejected as exc:  # e.g. in-app messages turned off
         logger.info("report %s: requester not told: %s", report.pk, exc)
-
-
-def _replace_file(name: str, data: bytes) -> str:
-    default_storage.delete(name)
-    return default_storage.save(name, ContentFile(data))
 
 
 def report_fail(*, report_id: int, reason: str) -> None:
