@@ -178,6 +178,13 @@ NOTIFICATION_BROADCAST_CHUNK = 500  # notifications per task when broadcasting
 # (providers throttle); a channel not listed is not paced.
 NOTIFICATION_RATE_LIMITS = {"sms": 20.0, "push": 100.0, "email": 50.0}
 
+# --- Payments ---------------------------------------------------------------
+# A payment waits this long for a row lock, then its task retries (backoff).
+PAYMENTS_LOCK_TIMEOUT_MS = env.int("PAYMENTS_LOCK_TIMEOUT_MS", default=5000)
+PAYMENTS_MAX_RETRIES = 8  # database errors only; then the sweep takes over
+# The sweep re-queues payments pending (since their last enqueue) this long.
+PAYMENTS_SWEEP_AFTER = timedelta(seconds=env.int("PAYMENTS_SWEEP_AFTER_SECONDS", default=300))
+
 # --- Logging ----------------------------------------------------------------
 # Every line names the task it was written in ("images.tasks.x[<id>]", or "-"
 # outside a task), whichever logger wrote it. Celery leaves the root logger to

@@ -1,6 +1,5 @@
 """Sales reports: periods, aggregation in the database, pandas shaping, CSV and chart."""
 
-import json
 import logging
 import time
 from dataclasses import dataclass
@@ -268,63 +267,4 @@ SCHEDULES = [
         "kwargs": {"period": "monthly"},
         "crontab": {"minute": "0", "hour": "3", "day_of_month": "1"},
     },
-    {
-        # The name django-celery-beat gives its own cleanup entry, so there is one.
-        "name": "celery.backend_cleanup",
-        "task": "celery.backend_cleanup",
-        "kwargs": {},
-        "crontab": {"minute": "0", "hour": "4"},
-    },
 ]
-
-
-def schedules_install() -> list[tuple[str, bool]]:
-    """Create the periodic tasks that are missing; leave staff's edits alone.
-
-    Returns (name, created) pairs. Safe to run on every deploy.
-    """
-    from django_celery_beat.models import CrontabSchedule, PeriodicTask
-
-    installed = []
-    for entry in SCHEDULES:
-        if PeriodicTask.objects.filter(name=entry["name"]).exists():
-            installed.append((entry["name"], False))
-            continue
-        crontab, _ = CrontabSchedule.objects.get_or_create(
-            timezone=settings.TIME_ZONE,
-            **{
-                "minute": "*",
-                "hour": "*",
-                "day_of_week": "*",
-                "day_of_month": "*",
-                "month_of_year": "*",
-                **entry["crontab"],
-            },
-        )
-        PeriodicTask.objects.create(
-            name=entry["name"],
-            task=entry["task"],
-            crontab=crontab,
-            kwargs=json.dumps(entry["kwargs"]),
-        )
-        installed.append((entry["name"], True))
-    return installed
-
-
-def schedules_set_enabled(*, names: list[str], enabled: bool) -> int:
-    """Enable or disable periodic tasks in bulk so a running beat notices.
-
-    A queryset ``update()`` sends no signals, and beat only reloads when the
-    change marker moves: move it here. As ``PeriodicTask.save()`` does, a
-    disabled task forgets its last run, so enabling it again waits for its
-    next slot instead of catching up at once.
-    """
-    from django_celery_beat.models import PeriodicTask, PeriodicTasks
-
-    changes = {"enabled": enabled, "date_changed": timezone.now()}
-    if not enabled:
-        changes["last_run_at"] = None
-    with transaction.atomic():
-        count = PeriodicTask.objects.filter(name__in=names).update(**changes)
-        PeriodicTasks.update_changed()
-    return count

@@ -26,7 +26,7 @@ from django_celery_beat.models import IntervalSchedule, PeriodicTask, PeriodicTa
 from django_celery_results.models import TaskResult
 
 from mysite.celery import app as celery_app
-from reports.services import schedules_set_enabled
+from mysite.schedules import schedules_set_enabled
 
 BEAT_MAX_INTERVAL = 1  # seconds: how often beat checks the database for changes
 START_TIMEOUT = 30.0  # beat imports Django and Celery: slow on a busy machine

@@ -1,11 +1,11 @@
 from django.core.management.base import BaseCommand
 
-from reports import services
+from mysite import schedules
 
 
 class Command(BaseCommand):
-    help = "Create the report schedules and the daily result cleanup in beat (idempotent)."
+    help = "Create the periodic tasks (reports, payments, result cleanup) in beat (idempotent)."
 
     def handle(self, *args, **options):
-        for name, created in services.schedules_install():
+        for name, created in schedules.schedules_install():
             self.stdout.write(f"{'created' if created else 'exists '}  {name}")

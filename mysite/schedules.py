@@ -1,0 +1,78 @@
+"""The periodic tasks beat runs, installed once and then edited by staff in the admin.
+
+Each app lists its own (``<app>.services.SCHEDULES``); times are in TIME_ZONE.
+A periodic task takes no dates: each run works out its own period.
+"""
+
+import json
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from payments.services import SCHEDULES as PAYMENT_SCHEDULES
+from reports.services import SCHEDULES as REPORT_SCHEDULES
+
+SCHEDULES = [
+    *REPORT_SCHEDULES,
+    *PAYMENT_SCHEDULES,
+    {
+        # The name django-celery-beat gives its own cleanup entry, so there is one.
+        "name": "celery.backend_cleanup",
+        "task": "celery.backend_cleanup",
+        "kwargs": {},
+        "crontab": {"minute": "0", "hour": "4"},
+    },
+]
+
+
+def schedules_install() -> list[tuple[str, bool]]:
+    """Create the periodic tasks that are missing; leave staff's edits alone.
+
+    Returns (name, created) pairs. Safe to run on every deploy.
+    """
+    from django_celery_beat.models import CrontabSchedule, PeriodicTask
+
+    installed = []
+    for entry in SCHEDULES:
+        if PeriodicTask.objects.filter(name=entry["name"]).exists():
+            installed.append((entry["name"], False))
+            continue
+        crontab, _ = CrontabSchedule.objects.get_or_create(
+            timezone=settings.TIME_ZONE,
+            **{
+                "minute": "*",
+                "hour": "*",
+                "day_of_week": "*",
+                "day_of_month": "*",
+                "month_of_year": "*",
+                **entry["crontab"],
+            },
+        )
+        PeriodicTask.objects.create(
+            name=entry["name"],
+            task=entry["task"],
+            crontab=crontab,
+            kwargs=json.dumps(entry["kwargs"]),
+        )
+        installed.append((entry["name"], True))
+    return installed
+
+
+def schedules_set_enabled(*, names: list[str], enabled: bool) -> int:
+    """Enable or disable periodic tasks in bulk so a running beat notices.
+
+    A queryset ``update()`` sends no signals, and beat only reloads when the
+    change marker moves: move it here. As ``PeriodicTask.save()`` does, a
+    disabled task forgets its last run, so enabling it again waits for its
+    next slot instead of catching up at once.
+    """
+    from django_celery_beat.models import PeriodicTask, PeriodicTasks
+
+    changes = {"enabled": enabled, "date_changed": timezone.now()}
+    if not enabled:
+        changes["last_run_at"] = None
+    with transaction.atomic():
+        count = PeriodicTask.objects.filter(name__in=names).update(**changes)
+        PeriodicTasks.update_changed()
+    return count

@@ -1,0 +1,565 @@
+"""Payments: create (checked, idempotent by key), process (locked, applied once),
+refund, sweep what is stuck, and reconcile the ledger.
+
+``payment_create`` checks everything a person can get wrong and writes one
+pending row, whose task is queued when the transaction commits.
+``payment_process`` is the one place money moves: one transaction that locks
+the payment, then (for a refund) the refunded payment, then both accounts in
+ascending primary-key order, so two transfers between the same accounts
+never deadlock. A payment that is no longer pending is returned as it is:
+running the task twice moves money once.
+"""
+
+import logging
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal, InvalidOperation
+
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Count, F, Q, Sum
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from mysite.enqueue import enqueue
+from payments.models import AMOUNT_DIGITS, AMOUNT_PLACES, Account, Currency, LedgerEntry, Payment
+
+logger = logging.getLogger(__name__)
+
+CENT = Decimal(1).scaleb(-AMOUNT_PLACES)
+MAX_AMOUNT = Decimal(10 ** (AMOUNT_DIGITS - AMOUNT_PLACES)) - CENT
+IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
+ZERO = Decimal("0.00")
+
+
+class PaymentRejected(ValueError):
+    """A payment we will not create; the message says why. ``status``: its HTTP status."""
+
+    status = 400
+
+
+class AccountNotFound(PaymentRejected):
+    status = 404
+
+
+class AccountForbidden(PaymentRejected):
+    status = 403
+
+
+class KeyConflict(PaymentRejected):
+    """The idempotency key was used before for a different payment."""
+
+    status = 409
+
+
+# -- checking input ---------------------------------------------------------
+
+
+def amount_parse(value) -> Decimal:
+    """A positive amount with at most two decimals, within the column's range."""
+    if isinstance(value, bool | float):  # a float has already lost the cents
+        raise PaymentRejected(f"Give the amount as a string or an integer, not {value!r}.")
+    try:
+        amount = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise PaymentRejected(f"{value!r} is not an amount.") from None
+    if not amount.is_finite():
+        raise PaymentRejected(f"{value!r} is not an amount.")
+    if amount <= 0:
+        raise PaymentRejected(f"The amount must be more than zero, got {amount}.")
+    if amount != amount.quantize(CENT):
+        raise PaymentRejected(f"The amount {amount} has more than {AMOUNT_PLACES} decimals.")
+    if amount > MAX_AMOUNT:
+        raise PaymentRejected(f"The amount {amount} is over the largest allowed, {MAX_AMOUNT}.")
+    return amount.quantize(CENT)
+
+
+def key_check(key) -> str:
+    if not key:
+        raise PaymentRejected("An idempotency key is required.")
+    if not isinstance(key, str) or not IDEMPOTENCY_KEY.fullmatch(key):
+        raise PaymentRejected(
+            "The idempotency key must be 1 to 64 letters, digits, '.', '_', ':' or '-', "
+            "starting with a letter or digit."
+        )
+    return key
+
+
+def currency_check(value) -> str:
+    if value not in Currency.values:
+        raise PaymentRejected(f"Unknown currency {value!r}: use {', '.join(Currency.values)}.")
+    return value
+
+
+def account_get(account_id, *, role: str = "account") -> Account:
+    try:
+        return Account.objects.get(pk=int(account_id))
+    except (TypeError, ValueError):
+        raise PaymentRejected(
+            f"The {role} must be an account number, got {account_id!r}."
+        ) from None
+    except (Account.DoesNotExist, OverflowError):
+        raise AccountNotFound(f"No account #{account_id}.") from None
+
+
+# -- creating payments ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PaymentRequest:
+    """What a client asked for: the same key must always ask for the same."""
+
+    payee_id: int
+    amount: Decimal
+    currency: str
+    description: str
+    refund_of_id: int | None
+
+    @classmethod
+    def of(cls, payment: Payment) -> "PaymentRequest":
+        return cls(
+            payment.payee_id,
+            payment.amount,
+            payment.currency,
+            payment.description,
+            payment.refund_of_id,
+        )
+
+
+def payment_create(
+    *,
+    payer_id,
+    payee_id,
+    amount,
+    idempotency_key,
+    currency: str | None = None,
+    description: str = "",
+    user=None,
+    refund_of: Payment | None = None,
+    queue: bool = True,
+) -> tuple[Payment, bool]:
+    """Check and store one pending payment, queue its processing; (payment, created).
+
+    ``queue`` False: the caller processes it at once (a deposit); the sweep
+    still finds it if that never happens.
+
+    ``user``: who asks; they may pay only from their own accounts (None: an
+    operator, e.g. ``manage.py pay``). The same key with the same request
+    returns the first payment (created False); with a different request it
+    raises ``KeyConflict``. Every other problem raises ``PaymentRejected``
+    (or a subclass naming its HTTP status) before anything is written.
+    """
+    amount = amount_parse(amount)
+    key = key_check(idempotency_key)
+    payer = account_get(payer_id, role="payer")
+    if user is not None and payer.owner_id != user.pk:
+        raise AccountForbidden(f"Account #{payer.pk} is not yours: pay from your own accounts.")
+    currency = currency_check(currency) if currency else payer.currency
+    if len(description) > Payment._meta.get_field("description").max_length:
+        raise PaymentRejected("The description is longer than 200 characters.")
+    try:
+        payee_pk = int(payee_id)
+    except (TypeError, ValueError):
+        raise PaymentRejected(f"The payee must be an account number, got {payee_id!r}.") from None
+    wanted = PaymentRequest(
+        payee_pk, amount, currency, description, refund_of.pk if refund_of else None
+    )
+
+    if (earlier := _payment_with_key(payer, key)) is not None:
+        return _replay(earlier, wanted), False
+
+    payee = account_get(payee_pk, role="payee")
+    if payee.pk == payer.pk:
+        raise PaymentRejected("The payer and the payee are the same account.")
+    for account in (payer, payee):
+        if account.is_closed:
+            raise PaymentRejected(f"Account #{account.pk} is closed.")
+        if account.currency != currency:
+            raise PaymentRejected(
+                f"Currency mismatch: the payment is in {currency}, "
+                f"account #{account.pk} holds {account.currency}."
+            )
+    if refund_of is None and Account.Kind.EXTERNAL in (payer.kind, payee.kind) and user:
+        raise AccountForbidden("Deposits and payouts are made by staff.")
+
+    try:
+        with transaction.atomic():
+            payment = _payment_insert(
+                payer=payer, payee=payee, wanted=wanted, key=key, user=user, queue=queue
+            )
+    except IntegrityError:
+        # A concurrent request with the same key won the race: answer as for a replay.
+        earlier = _payment_with_key(payer, key)
+        if earlier is None:
+            raise
+        return _replay(earlier, wanted), False
+    return payment, True
+
+
+def _payment_with_key(payer: Account, key: str) -> Payment | None:
+    return Payment.objects.filter(payer=payer, idempotency_key=key).first()
+
+
+def _replay(earlier: Payment, wanted: PaymentRequest) -> Payment:
+    if PaymentRequest.of(earlier) != wanted:
+        raise KeyConflict(
+            f"The idempotency key {earlier.idempotency_key!r} was used for a different "
+            f"payment (#{earlier.pk}); use a new key for a new payment."
+        )
+    return earlier
+
+
+def _payment_insert(
+    *, payer, payee, wanted: PaymentRequest, key: str, user, queue: bool
+) -> Payment:
+    from payments.tasks import process_payment as process_payment_task
+
+    payment = Payment.objects.create(
+        idempotency_key=key,
+        payer=payer,
+        payee=payee,
+        amount=wanted.amount,
+        currency=wanted.currency,
+        description=wanted.description,
+        refund_of_id=wanted.refund_of_id,
+        created_by=user,
+        enqueued_at=timezone.now(),
+    )
+    if queue:
+        payment.task_id = enqueue(process_payment_task, args=[payment.pk])
+        payment.save(update_fields=["task_id"])
+    return payment
+
+
+def refundable_amount(payment: Payment) -> Decimal:
+    """What is left to refund: refunds that are pending or completed count."""
+    taken = payment.refunds.exclude(status=Payment.Status.FAILED).aggregate(
+        total=Coalesce(Sum("amount"), ZERO)
+    )["total"]
+    return payment.amount - taken
+
+
+def payment_refund(
+    *, payment_id, idempotency_key, amount=None, user=None, description: str = ""
+) -> tuple[Payment, bool]:
+    """Send (part of) a completed payment back to its payer, as a payment of its own.
+
+    Only the payee's owner (or an operator, ``user=None``) refunds; never more
+    than what is left of the payment. ``amount`` None: all that is left.
+    """
+    try:
+        original = Payment.objects.select_related("payee").get(pk=int(payment_id))
+    except (TypeError, ValueError, OverflowError, Payment.DoesNotExist):
+        raise PaymentRejected(f"No payment #{payment_id}.") from None
+    if user is not None and original.payee.owner_id != user.pk:
+        raise AccountForbidden(f"Payment #{original.pk} was not paid to you.")
+    if original.refund_of_id:
+        raise PaymentRejected(f"Payment #{original.pk} is a refund; it cannot be refunded.")
+    key = key_check(idempotency_key)
+    description = description or f"Refund of payment #{original.pk}"
+    if (earlier := _payment_with_key(original.payee, key)) is not None:
+        # A replay: the first answer stands, even if nothing is left to refund now.
+        wanted = earlier.amount if amount is None else amount_parse(amount)
+        request = PaymentRequest(
+            original.payer_id, wanted, original.currency, description, original.pk
+        )
+        return _replay(earlier, request), False
+    if original.status != Payment.Status.COMPLETED:
+        raise PaymentRejected(f"Payment #{original.pk} is {original.status}: nothing to refund.")
+    left = refundable_amount(original)
+    amount = left if amount is None else amount_parse(amount)
+    if amount > left or left <= 0:
+        raise PaymentRejected(
+            f"At most {left} {original.currency} of payment #{original.pk} can be refunded."
+        )
+    return payment_create(
+        payer_id=original.payee_id,
+        payee_id=original.payer_id,
+        amount=amount,
+        idempotency_key=key,
+        currency=original.currency,
+        description=description,
+        user=user,
+        refund_of=original,
+    )
+
+
+# -- moving money -------------------------------------------------------------
+
+
+def accounts_lock(*, ids: list[int]) -> dict[int, Account]:
+    """Lock accounts with ``SELECT ... FOR UPDATE`` in ascending pk order; by pk.
+
+    Everyone locks in the same order, so two transfers in opposite directions
+    wait for each other instead of deadlocking. Call inside ``atomic()``.
+    """
+    return {
+        account.pk: account
+        for account in Account.objects.select_for_update().filter(pk__in=ids).order_by("pk")
+    }
+
+
+def _lock_timeout() -> None:
+    """Give up waiting for a row lock after PAYMENTS_LOCK_TIMEOUT_MS: the task retries."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT set_config('lock_timeout', %s, true)",
+                [f"{settings.PAYMENTS_LOCK_TIMEOUT_MS}ms"],
+            )
+
+
+def payment_process(*, payment_id: int) -> Payment:
+    """Apply one pending payment, or fail it with a reason; once, whatever happens.
+
+    Database errors (a lock timeout, a dropped connection) roll everything
+    back and propagate, for the task to retry. A refusal (insufficient funds,
+    currency mismatch, closed account, refunding too much) is final.
+    """
+    with transaction.atomic():
+        _lock_timeout()
+        payment = Payment.objects.select_for_update().get(pk=payment_id)
+        if payment.is_final:
+            return payment
+        original = None
+        if payment.refund_of_id:
+            original = Payment.objects.select_for_update().get(pk=payment.refund_of_id)
+        accounts = accounts_lock(ids=[payment.payer_id, payment.payee_id])
+        payer, payee = accounts[payment.payer_id], accounts[payment.payee_id]
+        payment.processed_at = timezone.now()
+
+        reason = _refusal(payment, payer, payee, original)
+        if reason:
+            payment.status = Payment.Status.FAILED
+            payment.failure_reason = reason
+            payment.save(update_fields=["status", "failure_reason", "processed_at"])
+            logger.info("payment %s failed: %s", payment.pk, reason)
+            return payment
+
+        payer.balance -= payment.amount
+        payee.balance += payment.amount
+        for account in sorted((payer, payee), key=lambda account: account.pk):
+            account.save(update_fields=["balance"])
+        LedgerEntry.objects.bulk_create(
+            [
+                LedgerEntry(
+                    payment=payment,
+                    account=payer,
+                    amount=-payment.amount,
+                    balance_after=payer.balance,
+                ),
+                LedgerEntry(
+                    payment=payment,
+                    account=payee,
+                    amount=payment.amount,
+                    balance_after=payee.balance,
+                ),
+            ]
+        )
+        payment.status = Payment.Status.COMPLETED
+        payment.save(update_fields=["status", "processed_at"])
+        if original is not None and _refunded(original) == original.amount:
+            original.status = Payment.Status.REFUNDED
+            original.save(update_fields=["status"])
+    logger.info("payment %s completed: %s %s", payment.pk, payment.amount, payment.currency)
+    return payment
+
+
+def _refunded(original: Payment) -> Decimal:
+    return original.refunds.filter(status=Payment.Status.COMPLETED).aggregate(
+        total=Coalesce(Sum("amount"), ZERO)
+    )["total"]
+
+
+def _refusal(payment: Payment, payer: Account, payee: Account, original: Payment | None) -> str:
+    """Why ``payment`` cannot be applied ("" if it can). Accounts and original are locked."""
+    for account in (payer, payee):
+        if account.is_closed:
+            return f"Account #{account.pk} is closed."
+        if account.currency != payment.currency:
+            return (
+                f"Currency mismatch: the payment is in {payment.currency}, "
+                f"account #{account.pk} holds {account.currency}."
+            )
+    if payer.kind == Account.Kind.CUSTOMER and payer.balance < payment.amount:
+        return (
+            f"Insufficient funds: account #{payer.pk} holds {payer.balance} {payer.currency}, "
+            f"the payment needs {payment.amount}."
+        )
+    if original is not None:
+        if original.status not in (Payment.Status.COMPLETED, Payment.Status.REFUNDED):
+            return f"Payment #{original.pk} is {original.status}: nothing to refund."
+        left = original.amount - _refunded(original)
+        if payment.amount > left:
+            return (
+                f"Refund too large: {left} {payment.currency} of payment #{original.pk} "
+                "is left to refund."
+            )
+    return ""
+
+
+# -- accounts -------------------------------------------------------------------
+
+
+def external_account(*, currency: str) -> Account:
+    """The account money enters and leaves the system through, for ``currency``."""
+    currency_check(currency)
+    account, _ = Account.objects.get_or_create(
+        kind=Account.Kind.EXTERNAL,
+        currency=currency,
+        defaults={"name": f"External {currency}"},
+    )
+    return account
+
+
+def account_open(*, owner, name: str, currency: str) -> Account:
+    currency_check(currency)
+    if not name.strip():
+        raise PaymentRejected("The account needs a name.")
+    return Account.objects.create(owner=owner, name=name.strip(), currency=currency)
+
+
+def account_deposit(*, account: Account, amount, idempotency_key: str) -> Payment:
+    """Money from outside (a bank transfer in, say): applied now, not queued.
+
+    Idempotent by key like every payment: a repeated deposit is applied once.
+    """
+    external = external_account(currency=account.currency)
+    payment, _ = payment_create(
+        payer_id=external.pk,
+        payee_id=account.pk,
+        amount=amount,
+        idempotency_key=idempotency_key,
+        description="Deposit",
+        queue=False,
+    )
+    return payment_process(payment_id=payment.pk)
+
+
+def account_close(*, account: Account) -> Account:
+    """Close an account: payments from or to it fail from now on."""
+    Account.objects.filter(pk=account.pk, closed_at=None).update(closed_at=timezone.now())
+    account.refresh_from_db()
+    return account
+
+
+# -- nothing stuck, nothing off -------------------------------------------------
+
+
+def payments_sweep(*, older_than: timedelta | None = None, limit: int = 1000) -> list[int]:
+    """Queue again the payments pending longer than ``older_than``; their ids.
+
+    A process that dies between the commit that created a payment and the
+    publish of its task would leave it pending forever; so would a task that
+    ran out of retries. Processing is idempotent, so queueing one that is
+    merely slow costs one no-op task. Rows being processed right now are
+    locked and skipped.
+    """
+    from payments.tasks import process_payment as process_payment_task
+
+    now = timezone.now()
+    threshold = now - (older_than if older_than is not None else settings.PAYMENTS_SWEEP_AFTER)
+    with transaction.atomic():
+        stale = list(
+            Payment.objects.select_for_update(skip_locked=True)
+            .filter(status=Payment.Status.PENDING, enqueued_at__lt=threshold)
+            .order_by("pk")[:limit]
+        )
+        for payment in stale:
+            payment.task_id = enqueue(process_payment_task, args=[payment.pk])
+            payment.enqueued_at = now
+        Payment.objects.bulk_update(stale, ["task_id", "enqueued_at"])
+    if stale:
+        logger.warning("re-queued %s payments pending since before %s", len(stale), threshold)
+    return [payment.pk for payment in stale]
+
+
+def ledger_check() -> list[str]:
+    """Every way the ledger can disagree with itself, one readable line each.
+
+    - each account's entries sum to its balance;
+    - all entries of a currency sum to zero;
+    - a completed (or refunded) payment has exactly two entries: minus its
+      amount on the payer, plus its amount on the payee; any other payment has none.
+    """
+    problems = []
+    off_balance = (
+        Account.objects.annotate(entries_sum=Coalesce(Sum("entries__amount"), ZERO))
+        .exclude(balance=F("entries_sum"))
+        .order_by("pk")
+    )
+    problems += [
+        f"Account #{a.pk} ({a.name}): balance {a.balance} {a.currency}, "
+        f"but its ledger entries sum to {a.entries_sum}."
+        for a in off_balance
+    ]
+    totals = (
+        LedgerEntry.objects.values("account__currency")
+        .annotate(total=Sum("amount"))
+        .exclude(total=0)
+        .order_by("account__currency")
+    )
+    problems += [
+        f"All {t['account__currency']} entries sum to {t['total']}, not zero." for t in totals
+    ]
+    applied = [Payment.Status.COMPLETED, Payment.Status.REFUNDED]
+    wrong_count = (
+        Payment.objects.annotate(lines=Count("entries"))
+        .filter((Q(status__in=applied) & ~Q(lines=2)) | (~Q(status__in=applied) & ~Q(lines=0)))
+        .order_by("pk")
+    )
+    problems += [
+        f"Payment #{p.pk} is {p.status} but has {p.lines} ledger entries "
+        f"(expected {2 if p.status in applied else 0})."
+        for p in wrong_count
+    ]
+    wrong_lines = (
+        LedgerEntry.objects.exclude(
+            Q(account=F("payment__payer"), amount=-F("payment__amount"))
+            | Q(account=F("payment__payee"), amount=F("payment__amount"))
+        )
+        .order_by("pk")
+        .values_list("pk", "payment_id", "account_id", "amount")
+    )
+    problems += [
+        f"Ledger entry #{pk} of payment #{payment} puts {amount} on account #{account}, "
+        "which does not match the payment."
+        for pk, payment, account, amount in wrong_lines
+    ]
+    return problems
+
+
+ALERT_LINES = 20
+
+
+def ledger_alert_staff(*, problems: list[str]) -> None:
+    """Tell staff in their inbox that the ledger check found problems (once a day)."""
+    from notifications.models import Broadcast, Channel
+    from notifications.services import broadcast_send
+
+    shown = "\n".join(problems[:ALERT_LINES])
+    more = f"\n… and {len(problems) - ALERT_LINES} more." if len(problems) > ALERT_LINES else ""
+    broadcast_send(
+        audience=Broadcast.Audience.STAFF,
+        channel=Channel.IN_APP,
+        subject=f"Ledger check: {len(problems)} problem(s)",
+        body=f"{shown}{more}\nRun `manage.py check_ledger` for the full report.",
+        priority="high",
+    )
+
+
+SCHEDULES = [
+    {
+        "name": "Re-queue stuck payments",
+        "task": "payments.tasks.sweep_pending_payments",
+        "kwargs": {},
+        "crontab": {"minute": "*/5"},
+    },
+    {
+        "name": "Ledger check",
+        "task": "payments.tasks.check_ledger",
+        "kwargs": {},
+        "crontab": {"minute": "30", "hour": "4"},
+    },
+]
