@@ -382,11 +382,6 @@ def _refusal(payment: Payment, payer: Account, payee: Account, original: Payment
                 f"Currency mismatch: the payment is in {payment.currency}, "
                 f"account #{account.pk} holds {account.currency}."
             )
-    if payer.kind == Account.Kind.CUSTOMER and payer.balance < payment.amount:
-        return (
-            f"Insufficient funds: account #{payer.pk} holds {payer.balance} {payer.currency}, "
-            f"the payment needs {payment.amount}."
-        )
     if original is not None:
         if original.status not in (Payment.Status.COMPLETED, Payment.Status.REFUNDED):
             return f"Payment #{original.pk} is {original.status}: nothing to refund."
@@ -396,6 +391,11 @@ def _refusal(payment: Payment, payer: Account, payee: Account, original: Payment
                 f"Refund too large: {left} {payment.currency} of payment #{original.pk} "
                 "is left to refund."
             )
+    if payer.kind == Account.Kind.CUSTOMER and payer.balance < payment.amount:
+        return (
+            f"Insufficient funds: account #{payer.pk} holds {payer.balance} {payer.currency}, "
+            f"the payment needs {payment.amount}."
+        )
     return ""
 
 
@@ -491,7 +491,7 @@ def ledger_check() -> list[str]:
     )
     problems += [
         f"Account #{a.pk} ({a.name}): balance {a.balance} {a.currency}, "
-        f"but its ledger entries sum to {a.entries_sum}."
+        f"but its ledger entries sum to {a.entries_sum:.2f}."
         for a in off_balance
     ]
     totals = (
@@ -501,7 +501,7 @@ def ledger_check() -> list[str]:
         .order_by("account__currency")
     )
     problems += [
-        f"All {t['account__currency']} entries sum to {t['total']}, not zero." for t in totals
+        f"All {t['account__currency']} entries sum to {t['total']:.2f}, not zero." for t in totals
     ]
     applied = [Payment.Status.COMPLETED, Payment.Status.REFUNDED]
     wrong_count = (
@@ -523,7 +523,7 @@ def ledger_check() -> list[str]:
         .values_list("pk", "payment_id", "account_id", "amount")
     )
     problems += [
-        f"Ledger entry #{pk} of payment #{payment} puts {amount} on account #{account}, "
+        f"Ledger entry #{pk} of payment #{payment} puts {amount:.2f} on account #{account}, "
         "which does not match the payment."
         for pk, payment, account, amount in wrong_lines
     ]

@@ -11,6 +11,8 @@ import os
 import socket
 import time
 from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import quote, urlencode
 
 import pytest
 from celery.contrib.testing.worker import start_worker
@@ -59,6 +61,25 @@ def closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def database_url(db: dict) -> str:
+    """A DATABASE_URL for the database pytest-django created (``db`` after setup)."""
+    engine = db["ENGINE"]
+    if engine == "django.db.backends.sqlite3":
+        return f"sqlite:///{Path(db['NAME']).resolve()}"  # absolute: sqlite:////abs/path
+    if engine.startswith("django.db.backends.postgresql"):
+        user = quote(str(db.get("USER") or ""), safe="")
+        password = quote(str(db.get("PASSWORD") or ""), safe="")
+        auth = f"{user}:{password}@" if password else f"{user}@" if user else ""
+        host = str(db.get("HOST") or "localhost")
+        if host.startswith("/"):  # a Unix socket folder
+            host = quote(host, safe="")
+        port = f":{db['PORT']}" if db.get("PORT") else ""
+        options = db.get("OPTIONS") or {}
+        query = f"?{urlencode(options)}" if options else ""
+        return f"postgres://{auth}{host}{port}/{quote(str(db['NAME']), safe='')}{query}"
+    pytest.fail(f"no DATABASE_URL for a subprocess (beat, a worker) on {engine}")
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,6 @@ import sys
 import time
 from functools import partial
 from pathlib import Path
-from urllib.parse import quote, urlencode
 
 import pytest
 from celery import states
@@ -27,6 +26,7 @@ from django_celery_results.models import TaskResult
 
 from mysite.celery import app as celery_app
 from mysite.schedules import schedules_set_enabled
+from tests.conftest import database_url
 
 BEAT_MAX_INTERVAL = 1  # seconds: how often beat checks the database for changes
 START_TIMEOUT = 30.0  # beat imports Django and Celery: slow on a busy machine
@@ -37,25 +37,6 @@ STOP_TIMEOUT = 10.0
 
 STARTED = "beat: Starting..."
 RELOADED = "DatabaseScheduler: Schedule changed."
-
-
-def database_url(db: dict) -> str:
-    """A DATABASE_URL for the database pytest-django created (``db`` after setup)."""
-    engine = db["ENGINE"]
-    if engine == "django.db.backends.sqlite3":
-        return f"sqlite:///{Path(db['NAME']).resolve()}"  # absolute: sqlite:////abs/path
-    if engine.startswith("django.db.backends.postgresql"):
-        user = quote(str(db.get("USER") or ""), safe="")
-        password = quote(str(db.get("PASSWORD") or ""), safe="")
-        auth = f"{user}:{password}@" if password else f"{user}@" if user else ""
-        host = str(db.get("HOST") or "localhost")
-        if host.startswith("/"):  # a Unix socket folder
-            host = quote(host, safe="")
-        port = f":{db['PORT']}" if db.get("PORT") else ""
-        options = db.get("OPTIONS") or {}
-        query = f"?{urlencode(options)}" if options else ""
-        return f"postgres://{auth}{host}{port}/{quote(str(db['NAME']), safe='')}{query}"
-    pytest.fail(f"no DATABASE_URL for a beat process on {engine}")
 
 
 class Beat:
