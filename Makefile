@@ -14,10 +14,12 @@ $(VENV)/.installed: requirements.txt
 	$(BIN)/pip install --quiet -r requirements.txt
 	touch $@
 
-## run: migrate, demo login, schedules and orders, then web + worker + beat (Ctrl-C stops all)
+## run: migrate, demo login and accounts, schedules and orders, then web + worker + beat (Ctrl-C stops all)
 run: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py demo_user
+	$(BIN)/python manage.py open_account demo --currency EUR --name "Demo main" --deposit 1000.00 --if-none
+	$(BIN)/python manage.py open_account demo --currency EUR --name "Demo savings" --if-none
 	$(BIN)/python manage.py setup_schedules
 	$(BIN)/python manage.py seed_orders --count 20000 --days 365 --if-empty
 	@echo "Open http://$${WEB_HOST:-127.0.0.1}:$${WEB_PORT:-8000}/ (web, worker and beat start below)"
@@ -40,6 +42,7 @@ format: install
 bench: install
 	$(BIN)/python benchmarks/task_overhead.py
 	$(BIN)/python benchmarks/image_pipeline.py
+	$(BIN)/python benchmarks/payments.py
 
 clean:
 	rm -rf var staticfiles .pytest_cache .ruff_cache

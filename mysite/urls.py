@@ -15,6 +15,7 @@ urlpatterns = [
     path("", include("images.urls")),
     path("", include("reports.urls")),
     path("", include("notifications.urls")),
+    path("", include("payments.urls")),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
 ]

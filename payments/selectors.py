@@ -19,6 +19,11 @@ def account_list_owned(*, user) -> list[Account]:
     )
 
 
+def account_list_open(*, user) -> list[Account]:
+    """The user's open accounts: the ones they can pay from."""
+    return list(Account.objects.filter(owner=user, closed_at__isnull=True))
+
+
 def payment_list_visible(*, user, limit: int = 50) -> list[Payment]:
     """Payments from or to the user's accounts, newest first."""
     return list(

@@ -1,6 +1,7 @@
 """The payment services called directly: checks, idempotency, the transfer, refunds,
 the sweep and the ledger check. Tasks run on a real worker in test_processing.py."""
 
+import threading
 from datetime import timedelta
 from decimal import Decimal
 
@@ -150,6 +151,29 @@ def test_accounts_are_checked(user, other_user, alice_account, bob_account):
     assert Payment.objects.count() == before
 
 
+@pytest.mark.parametrize("payee", [True, 2.0, "2.5", "-2", "", None, [2]])
+def test_an_account_number_is_a_whole_number(user, alice_account, payee):
+    with pytest.raises(services.PaymentRejected, match="payee must be an account number"):
+        services.payment_create(
+            payer_id=alice_account.pk, payee_id=payee, amount="1", idempotency_key="k", user=user
+        )
+    with pytest.raises(services.PaymentRejected, match="payer must be an account number"):
+        services.payment_create(
+            payer_id=payee, payee_id=alice_account.pk, amount="1", idempotency_key="k", user=user
+        )
+
+
+@pytest.mark.parametrize(
+    ("description", "message"),
+    [(None, "must be text"), (12, "must be text"), ("x" * 201, "longer than 200 characters")],
+)
+def test_a_description_is_short_text(user, alice_account, bob_account, description, message):
+    with pytest.raises(services.PaymentRejected, match=message):
+        pay(alice_account, bob_account, description=description, user=user)
+
+    assert not Payment.objects.filter(payer=alice_account).exists()
+
+
 def test_the_same_key_and_request_is_the_same_payment(user, alice_account, bob_account):
     # given
     first = pay(alice_account, bob_account, key="once", user=user)
@@ -284,14 +308,48 @@ def test_the_accounts_are_locked_before_they_are_written_in_pk_order(alice_accou
     lock_payment = next(i for i, q in enumerate(sql) if 'FROM "payments_payment"' in q)
     lock_accounts = next(i for i, q in enumerate(sql) if 'FROM "payments_account"' in q)
     updates = [i for i, q in enumerate(sql) if q.startswith('UPDATE "payments_account"')]
-    assert sql[lock_payment].endswith("FOR UPDATE")
-    assert sql[lock_accounts].endswith('ORDER BY "payments_account"."id" ASC FOR UPDATE')
+    # FOR NO KEY UPDATE: a lock for writing, which lets payments be inserted
+    # (their foreign keys take FOR KEY SHARE on the accounts) meanwhile
+    assert sql[lock_payment].endswith(f"WHERE id = {payment.pk} FOR NO KEY UPDATE")
+    assert sql[lock_accounts].endswith(f"WHERE id IN ({low}, {high}) ORDER BY id FOR NO KEY UPDATE")
     assert lock_payment < lock_accounts < updates[0]
-    assert len(updates) == 2
-    assert f'WHERE "payments_account"."id" = {low}' in sql[updates[0]]
-    assert f'WHERE "payments_account"."id" = {high}' in sql[updates[1]]
-    timeout = next(i for i, q in enumerate(sql) if "set_config('lock_timeout'" in q)
-    assert timeout < lock_payment
+    assert len(updates) == 1  # both balances in one statement, after both locks
+    assert f"WHERE id IN ({payer.pk}, {alice_account.pk})" in sql[updates[0]]
+    # the lock timeout is set first, in the same round trip as the first lock
+    assert sql[lock_payment].startswith("SELECT set_config('lock_timeout', '5000ms', true);")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_new_payments_are_not_blocked_by_a_payment_being_processed(alice_account, bob_account):
+    """The accounts are locked FOR NO KEY UPDATE: inserting a payment (whose
+    foreign keys take FOR KEY SHARE on them) goes on meanwhile. Plain FOR
+    UPDATE would block it, and with the order of the two reversed, deadlock."""
+    require(connection.vendor == "postgresql", "row locks need PostgreSQL")
+    locked, release = threading.Event(), threading.Event()
+
+    def hold_the_accounts():
+        try:
+            with transaction.atomic():
+                services.accounts_lock(ids=[alice_account.pk, bob_account.pk])
+                locked.set()
+                release.wait(timeout=30)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=hold_the_accounts)
+    holder.start()
+    try:
+        assert locked.wait(timeout=10)
+        with connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = '2s'")  # blocked: OperationalError
+        payment = pay(alice_account, bob_account, key="meanwhile", queue=False)
+    finally:
+        release.set()
+        holder.join()
+        with connection.cursor() as cursor:
+            cursor.execute("RESET lock_timeout")
+
+    assert payment.status == "pending"
 
 
 def test_the_database_refuses_what_the_services_refuse(alice_account, bob_account):

@@ -1,0 +1,480 @@
+"""Transfers per second on hot accounts: our payment service against pgbench.
+
+Three variants, interleaved in each round, on the same PostgreSQL server with
+the same number of concurrent clients (``--workers``, 4 by default):
+
+- pgbench: PostgreSQL's own built-in ``tpcb-like`` script (BEGIN; UPDATE
+  accounts; SELECT; UPDATE tellers; UPDATE branches; INSERT history; END) on
+  ``pgbench -i -s 1`` data, so every transaction updates the one branch row:
+  the hottest row there is. ``-c N -j <cores> -T``; its "tps (without
+  initial connection time)" is the rate.
+- service direct: N processes (forked after ``django.setup()`` on the
+  benchmark database) call ``payments.services.payment_process`` on
+  their share of M pending payments between random pairs of 10 hot accounts
+  (created in bulk beforehand: creation is not what is measured). Each process
+  connects before the clock starts, as pgbench's rate excludes connecting.
+  Rate = M / wall time from the first process starting to the last finishing.
+  An extra line does ``payment_create(queue=False)`` + ``payment_process`` per
+  transfer (what a deposit does). A transaction that hits a deadlock or a
+  lock timeout runs again, as the task would retry it; the table counts them.
+- end to end through Celery: a real ``celery -A mysite worker -Q payments
+  --prefetch-multiplier 1 -c N`` (prefork, started once, warmed up) on its own
+  Redis database; this script calls ``payment_create`` M times, as users do
+  (each queues ``process_payment`` on commit). Rate = M / time from the first
+  call to the last payment processed (``processed_at``, stamped by the worker).
+  The rate of the ``payment_create`` calls alone is printed too: one caller
+  (this script) on a small machine can be what limits this line.
+
+After every round ``services.ledger_check()`` must return ``[]`` and every
+payment must be completed: the benchmark proves the transfers were right, not
+only fast. Target from the issue: the service directly at least half of
+pgbench's rate. A miss is printed, never an error: this measures, it does not
+test.
+
+    python benchmarks/payments.py [--workers 4] [--payments 2000] [--rounds 3]
+
+Needs PostgreSQL (``pgbench`` on the PATH or in /usr/lib/postgresql/*/bin) and
+Redis. BENCH_PAYMENTS_DATABASE_URL (default
+postgres://postgres@127.0.0.1:5432/bench_payments) names a database this
+script DROPS and recreates, as it does ``bench_pgbench`` on the same server;
+both names must start with ``bench_``. DATABASE_URL is ignored on purpose, so
+a ``make bench`` can never drop a real database. BENCH_PAYMENTS_REDIS_URL
+(default redis://127.0.0.1:6379/9) is a Redis database this script empties.
+"""
+
+import argparse
+import functools
+import multiprocessing
+import os
+import queue
+import random
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+DATABASE_URL = os.environ.get(
+    "BENCH_PAYMENTS_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/bench_payments"
+)
+REDIS_URL = os.environ.get("BENCH_PAYMENTS_REDIS_URL", "redis://127.0.0.1:6379/9")
+PGBENCH_DATABASE = "bench_pgbench"
+os.environ["DATABASE_URL"] = DATABASE_URL
+os.environ["CELERY_BROKER_URL"] = REDIS_URL
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mysite.settings")
+os.environ.setdefault("LOG_LEVEL", "WARNING")
+os.environ.setdefault("DEBUG", "false")  # as in production: no query log
+os.environ.setdefault("SECRET_KEY", "benchmark-only")
+
+import django  # noqa: E402
+
+django.setup()
+
+import environ  # noqa: E402
+import psycopg2  # noqa: E402
+import redis  # noqa: E402
+from django.contrib.auth import get_user_model  # noqa: E402
+from django.db import OperationalError, connection, connections  # noqa: E402
+from django.db.models import Max  # noqa: E402
+from django.utils import timezone  # noqa: E402
+from psycopg2 import sql  # noqa: E402
+
+from mysite.celery import app as celery_app  # noqa: E402
+from payments import services  # noqa: E402
+from payments.models import Payment  # noqa: E402
+
+User = get_user_model()
+HOT_ACCOUNTS = 10
+DEPOSIT = Decimal("1000000.00")  # far more than M transfers of at most 1.00 can take
+CURRENCY = "EUR"
+TARGET = 0.5  # the service directly at least half of pgbench's transfers/s
+client = redis.Redis.from_url(REDIS_URL)
+
+
+@dataclass
+class Outcome:
+    transfers: int
+    seconds: float
+    retries: int = 0  # transactions retried after a deadlock or lock timeout
+    call_seconds: float | None = None  # Celery: until the last payment_create returned
+
+    @property
+    def rate(self) -> float:
+        return self.transfers / self.seconds
+
+
+# --- databases ----------------------------------------------------------------
+
+
+def server_config() -> dict:
+    config = environ.Env.db_url_config(DATABASE_URL)
+    if "postgresql" not in config["ENGINE"]:
+        raise SystemExit("This benchmark needs PostgreSQL (row locks, pgbench).")
+    for name in (config["NAME"], PGBENCH_DATABASE):
+        if not name.startswith("bench_"):
+            raise SystemExit(f"Refusing to drop {name!r}: benchmark databases start with bench_.")
+    return config
+
+
+def database_recreate(config: dict, name: str) -> None:
+    """DROP (closing any session left by an earlier run) and CREATE ``name``."""
+    server = psycopg2.connect(
+        dbname="postgres",
+        user=config.get("USER") or None,
+        password=config.get("PASSWORD") or None,
+        host=config.get("HOST") or None,
+        port=config.get("PORT") or None,
+    )
+    server.autocommit = True  # CREATE DATABASE cannot run in a transaction
+    try:
+        with server.cursor() as cursor:
+            cursor.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+            cursor.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    finally:
+        server.close()
+
+
+def pgbench_path() -> str:
+    found = shutil.which("pgbench") or next(
+        iter(sorted(Path("/usr/lib/postgresql").glob("*/bin/pgbench"), reverse=True)), None
+    )
+    if not found:
+        raise SystemExit("pgbench not found: install postgresql-client (or -contrib).")
+    return str(found)
+
+
+def pgbench_command(config: dict, *args: str) -> list[str]:
+    return [
+        pgbench_path(),
+        *("-h", str(config.get("HOST") or "127.0.0.1"), "-p", str(config.get("PORT") or 5432)),
+        *("-U", str(config.get("USER") or "postgres")),
+        *args,
+        PGBENCH_DATABASE,
+    ]
+
+
+def pgbench_env(config: dict) -> dict:
+    return {**os.environ, "PGPASSWORD": str(config.get("PASSWORD") or "")}
+
+
+def vacuum() -> None:
+    with connection.cursor() as cursor:  # autocommit: VACUUM cannot run in a transaction
+        cursor.execute("VACUUM ANALYZE")
+
+
+def accounts_prepare() -> list[int]:
+    """HOT_ACCOUNTS customer accounts, each funded by a real (ledgered) deposit."""
+    ids = []
+    for index in range(HOT_ACCOUNTS):
+        owner = User.objects.create(username=f"bench-payer-{index:02d}", password="!")  # noqa: S106  (unusable)
+        account = services.account_open(owner=owner, name=f"Hot {index}", currency=CURRENCY)
+        services.account_deposit(
+            account=account, amount=DEPOSIT, idempotency_key=f"bench-deposit-{index}"
+        )
+        ids.append(account.pk)
+    return ids
+
+
+def random_transfers(account_ids: list[int], count: int, seed: str) -> list[tuple]:
+    """(payer, payee, amount) between random distinct hot accounts, 0.01 to 1.00."""
+    rng = random.Random(seed)
+    return [
+        (*rng.sample(account_ids, 2), Decimal(rng.randint(1, 100)).scaleb(-2)) for _ in range(count)
+    ]
+
+
+def ledger_verify(label: str, log: Path) -> None:
+    problems = services.ledger_check()
+    not_completed = Payment.objects.exclude(status=Payment.Status.COMPLETED).count()
+    print(f"    {label}: ledger_check() = {problems!r}, not completed: {not_completed}")
+    if problems or not_completed:
+        raise SystemExit(f"The ledger does not add up: the rates mean nothing (worker log: {log}).")
+
+
+# --- pgbench ------------------------------------------------------------------
+
+TPS = re.compile(r"^tps = ([\d.]+) \(without initial connection time\)", re.MULTILINE)
+TRANSACTIONS = re.compile(r"^number of transactions actually processed: (\d+)", re.MULTILINE)
+
+
+def pgbench_init(config: dict) -> None:
+    database_recreate(config, PGBENCH_DATABASE)
+    subprocess.run(  # noqa: S603  (pgbench, our arguments)
+        pgbench_command(config, "-i", "-s", "1", "-q"),
+        env=pgbench_env(config),
+        check=True,
+        capture_output=True,
+    )
+
+
+def pgbench_run(config: dict, clients: int, seconds: int) -> Outcome:
+    threads = min(clients, os.cpu_count() or 1)
+    result = subprocess.run(  # noqa: S603  (pgbench, our arguments)
+        pgbench_command(config, "-c", str(clients), "-j", str(threads), "-T", str(seconds)),
+        env=pgbench_env(config),
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    tps, transactions = TPS.search(result.stdout), TRANSACTIONS.search(result.stdout)
+    if not (tps and transactions):
+        raise SystemExit(f"Could not read pgbench's output:\n{result.stdout}{result.stderr}")
+    rate = float(tps.group(1))
+    return Outcome(transfers=int(transactions.group(1)), seconds=int(transactions.group(1)) / rate)
+
+
+# --- our service, called directly ---------------------------------------------
+
+
+def direct_child(work: str, items: list, barrier, results) -> None:
+    """One client process: connect, wait for the others, then run its share."""
+    connection.ensure_connection()
+    retries = 0
+    barrier.wait()
+    start = time.monotonic()
+    for item in items:
+        while True:
+            try:
+                if work == "process":
+                    services.payment_process(payment_id=item)
+                else:
+                    payer, payee, amount, key = item
+                    payment, _ = services.payment_create(
+                        payer_id=payer,
+                        payee_id=payee,
+                        amount=amount,
+                        idempotency_key=key,
+                        queue=False,
+                    )
+                    services.payment_process(payment_id=payment.pk)
+                break
+            except OperationalError:  # deadlock or lock timeout: retry, as the task would
+                retries += 1
+    results.put((start, time.monotonic(), retries))
+    connection.close()
+
+
+def run_clients(work: str, shares: list[list]) -> Outcome:
+    """Fork one process per share; the wall time from the first start to the last end."""
+    context = multiprocessing.get_context("fork")  # children inherit django.setup()
+    connections.close_all()  # no connection shared across a fork
+    barrier = context.Barrier(len(shares))
+    results = context.Queue()
+    processes = [
+        context.Process(target=direct_child, args=(work, share, barrier, results))
+        for share in shares
+    ]
+    for process in processes:
+        process.start()
+    reports = []
+    while len(reports) < len(processes):
+        try:
+            reports.append(results.get(timeout=1))
+        except queue.Empty:
+            if any(process.exitcode not in (None, 0) for process in processes):
+                for process in processes:
+                    process.kill()
+                raise SystemExit("A client process failed; see its traceback above.") from None
+    for process in processes:
+        process.join(timeout=60)
+        if process.exitcode != 0:
+            raise SystemExit(f"A client process exited with {process.exitcode}.")
+    return Outcome(
+        transfers=sum(len(share) for share in shares),
+        seconds=max(end for _, end, _ in reports) - min(start for start, _, _ in reports),
+        retries=sum(retries for _, _, retries in reports),
+    )
+
+
+def service_direct(account_ids: list[int], count: int, clients: int, tag: str) -> Outcome:
+    now = timezone.now()
+    created = Payment.objects.bulk_create(
+        (
+            Payment(
+                idempotency_key=f"{tag}-{index}",
+                payer_id=payer,
+                payee_id=payee,
+                amount=amount,
+                currency=CURRENCY,
+                enqueued_at=now,
+            )
+            for index, (payer, payee, amount) in enumerate(
+                random_transfers(account_ids, count, tag)
+            )
+        ),
+        batch_size=1000,
+    )
+    ids = [payment.pk for payment in created]
+    vacuum()
+    return run_clients("process", [ids[i::clients] for i in range(clients)])
+
+
+def service_create_process(account_ids: list[int], count: int, clients: int, tag: str) -> Outcome:
+    items = [
+        (payer, payee, str(amount), f"{tag}-{index}")
+        for index, (payer, payee, amount) in enumerate(random_transfers(account_ids, count, tag))
+    ]
+    return run_clients("create", [items[i::clients] for i in range(clients)])
+
+
+# --- end to end through Celery ------------------------------------------------
+
+
+def worker_start(concurrency: int) -> tuple[subprocess.Popen, Path]:
+    node = f"bench-{uuid.uuid4().hex[:8]}@localhost"
+    command = [
+        *(sys.executable, "-m", "celery", "-A", "mysite", "worker", "-Q", "payments"),
+        *("-n", node, "-P", "prefork", "-c", str(concurrency), "--prefetch-multiplier", "1"),
+        *("--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "WARNING"),
+    ]
+    log = (ROOT / "var").joinpath(f"bench-{node.split('@', maxsplit=1)[0]}.log")
+    log.parent.mkdir(exist_ok=True)
+    process = subprocess.Popen(  # noqa: S603  (our own interpreter and code)
+        command, cwd=ROOT, env=os.environ, stdout=subprocess.DEVNULL, stderr=log.open("w")
+    )
+    deadline = time.monotonic() + 60
+    while not celery_app.control.ping(destination=[node], timeout=0.5):
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit(f"The worker did not start; see {log}")
+    return process, log
+
+
+def create_queued(payer: int, payee: int, amount: Decimal, key: str) -> tuple[int, int]:
+    """``payment_create`` as a view calls it (queued on commit); (payment id, retries)."""
+    for retries in range(10):
+        try:
+            payment, _ = services.payment_create(
+                payer_id=payer, payee_id=payee, amount=str(amount), idempotency_key=key
+            )
+        except OperationalError:  # a deadlock with a worker; a view would answer 500
+            continue
+        return payment.pk, retries
+    raise SystemExit(f"payment_create({key!r}) failed 10 times in a row.")
+
+
+def through_celery(account_ids: list[int], count: int, tag: str, timeout: float = 300) -> Outcome:
+    transfers = random_transfers(account_ids, count, tag)
+    start = time.time()
+    created = [
+        create_queued(payer, payee, amount, f"{tag}-{index}")
+        for index, (payer, payee, amount) in enumerate(transfers)
+    ]
+    called = time.time()
+    ids = [pk for pk, _ in created]
+    rows = Payment.objects.filter(pk__gte=min(ids), pk__lte=max(ids))
+    deadline = time.monotonic() + timeout
+    while rows.filter(status=Payment.Status.PENDING).exists():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"celery: timed out after {timeout:.0f} s")
+        time.sleep(0.05)
+    last = rows.aggregate(last=Max("processed_at"))["last"]
+    return Outcome(
+        transfers=count,
+        seconds=last.timestamp() - start,
+        retries=sum(retries for _, retries in created),
+        call_seconds=called - start,
+    )
+
+
+# --- main ---------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--workers", type=int, default=4, help="concurrent clients / workers")
+    parser.add_argument("--payments", type=int, default=2000, help="transfers per variant")
+    parser.add_argument("--seconds", type=int, default=10, help="pgbench -T")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds; medians are reported")
+    options = parser.parse_args()
+    workers, count = options.workers, options.payments
+
+    config = server_config()
+    database_recreate(config, config["NAME"])
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v0"],
+        cwd=ROOT,
+        env=os.environ,
+        check=True,
+    )
+    pgbench_init(config)
+    client.flushdb()
+    account_ids = accounts_prepare()
+    print(
+        f"Payments: {HOT_ACCOUNTS} hot accounts, {count} transfers per variant, {workers} "
+        f"concurrent clients, PostgreSQL {connection.pg_version // 10000} database "
+        f"{config['NAME']!r} vs pgbench tpcb-like -s 1 -c {workers} -T {options.seconds}; "
+        f"median of {options.rounds} interleaved rounds",
+        flush=True,
+    )
+
+    labels = {
+        "pgbench": f"pgbench tpcb-like (-c {workers})",
+        "direct": "service direct (payment_process)",
+        "create": "service direct, create + process",
+        "celery": "end to end through Celery",
+    }
+    outcomes: dict[str, list[Outcome]] = {key: [] for key in labels}
+    process, log = worker_start(workers)
+    try:
+        through_celery(account_ids, 4 * workers, "warm-up")
+        for number in range(1, options.rounds + 1):
+            vacuum()
+            runs = {
+                "pgbench": functools.partial(pgbench_run, config, workers, options.seconds),
+                "direct": functools.partial(
+                    service_direct, account_ids, count, workers, f"direct-{number}"
+                ),
+                "create": functools.partial(
+                    service_create_process, account_ids, count, workers, f"create-{number}"
+                ),
+                "celery": functools.partial(through_celery, account_ids, count, f"celery-{number}"),
+            }
+            for key, run in runs.items():
+                outcome = run()
+                outcomes[key].append(outcome)
+                vacuum()
+                retried = f", {outcome.retries} retried" if outcome.retries else ""
+                print(f"  round {number}: {labels[key]}: {outcome.rate:.0f}/s{retried}", flush=True)
+            ledger_verify(f"round {number}", log)
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+        client.flushdb()
+
+    baseline = statistics.median(o.rate for o in outcomes["pgbench"])
+    header = (
+        f"{'variant':<36}{'transfers':>10}{'seconds':>9}{'rate/s':>9}{'retried':>9}"
+        f"{'vs pgbench':>12}"
+    )
+    print(header)
+    print("-" * len(header))
+    medians = {}
+    for key, runs in outcomes.items():
+        middle = sorted(runs, key=lambda o: o.rate)[len(runs) // 2]
+        medians[key] = rate = statistics.median(o.rate for o in runs)
+        print(
+            f"{labels[key]:<36}{middle.transfers:>10}{middle.seconds:>9.2f}{rate:>9.0f}"
+            f"{middle.retries:>9}{rate / baseline:>11.2f}x"
+        )
+    service = medians["direct"] / baseline
+    verdict = "met" if service >= TARGET else "NOT met"
+    print(f"service / pgbench: {service:.2f}x (target at least {TARGET}x: {verdict})")
+    print(f"celery / pgbench:  {medians['celery'] / baseline:.2f}x")
+    calls = statistics.median(o.transfers / o.call_seconds for o in outcomes["celery"])
+    print(
+        f"(end to end: the payment_create calls alone ran at {calls:.0f}/s; "
+        "retried = transactions that hit a deadlock or lock timeout and ran again)"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,38 @@
+// Payment page: while the payment is pending, follow its status and show the outcome in place.
+(function () {
+  "use strict";
+  const status = document.getElementById("payment-status");
+  if (!status || status.dataset.status !== "pending") return;
+  const reason = document.getElementById("failure-reason");
+  const waiting = document.getElementById("waiting");
+  const refund = document.getElementById("refund");
+  let delay = 500;
+
+  function show(payment) {
+    status.textContent = payment.status;
+    status.className = "state state-" + payment.status;
+    status.dataset.status = payment.status;
+    reason.textContent = payment.failure_reason;
+    reason.hidden = !payment.failure_reason;
+    if (payment.status === "pending") return;
+    if (waiting) waiting.hidden = true;
+    if (refund && payment.status === "completed") refund.hidden = false;
+  }
+
+  async function poll() {
+    try {
+      const response = await fetch(status.dataset.statusUrl, { headers: { Accept: "application/json" } });
+      if (response.ok) {
+        const payment = await response.json();
+        show(payment);
+        if (payment.status !== "pending") return;
+      }
+    } catch (err) {
+      // Offline for a moment: try again.
+    }
+    // A payment can wait (a busy queue, a retry): ask less often as time goes by.
+    delay = Math.min(delay * 1.5, 5000);
+    setTimeout(poll, delay);
+  }
+  poll();
+})();
