@@ -3,14 +3,39 @@
 import os
 
 from celery import Celery
-from celery.signals import task_postrun, task_prerun
+from celery.signals import beat_init, task_postrun, task_prerun, worker_init
 from django.db import close_old_connections
+from kombu.utils.url import maybe_sanitize_url
 
+from mysite.config import environment_check_or_exit
+
+# Every entry point (manage.py, gunicorn, celery) imports this module first:
+# a bad environment stops here with one line, not a traceback.
+environment_check_or_exit()
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mysite.settings")
 
 app = Celery("mysite")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@worker_init.connect
+@beat_init.connect
+def broker_reachable_or_exit(sender=None, **kwargs) -> None:
+    """A worker or beat that cannot reach the broker at start says so in one
+    line and exits (its supervisor restarts it) instead of retrying silently.
+    Waits up to CELERY_BROKER_STARTUP_TIMEOUT seconds (default 10)."""
+    timeout = float(os.environ.get("CELERY_BROKER_STARTUP_TIMEOUT", "10"))
+    url = app.conf.broker_url
+    try:
+        with app.connection_for_write() as connection:
+            connection.ensure_connection(max_retries=None, timeout=timeout)
+    except Exception as exc:  # noqa: BLE001  (whatever the transport raises)
+        url = maybe_sanitize_url(url)
+        line = f"mysite: cannot reach the broker at {url} (CELERY_BROKER_URL): {exc}\n"
+        # To the real stderr: Celery may have redirected sys.stderr to its log.
+        os.write(2, line.encode())
+        os._exit(1)  # a SystemExit raised in a signal handler would be logged and ignored
 
 
 @task_prerun.connect

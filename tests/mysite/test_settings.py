@@ -63,8 +63,9 @@ def test_no_environment_means_sqlite_wal_and_filesystem_broker(tmp_path):
 def test_debug_off_without_secret_key_refuses_to_start(tmp_path):
     done = run_settings(tmp_path, DEBUG="false", SECRET_KEY="")
 
-    assert done.returncode != 0
-    assert "SECRET_KEY must be set when DEBUG is off." in done.stderr
+    assert done.returncode == 2
+    assert done.stderr.startswith("mysite: configuration error: SECRET_KEY is not set;")
+    assert len(done.stderr.splitlines()) == 1
 
 
 def test_database_url_switches_to_postgresql(tmp_path):

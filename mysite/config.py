@@ -1,0 +1,120 @@
+"""The environment, checked before anything starts.
+
+``settings.py`` reads its core values through these functions, and
+``mysite/celery.py`` (imported by every entry point: manage.py, gunicorn,
+celery) calls ``environment_check_or_exit()`` first. A missing or malformed
+value stops the process with one line naming the variable, e.g.
+
+    mysite: configuration error: SECRET_KEY is not set; it is required when DEBUG is off ...
+
+instead of a traceback from deep inside Django or Celery.
+"""
+
+import os
+import sys
+from urllib.parse import urlsplit
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+TRUE = {"1", "true", "yes", "on"}
+FALSE = {"0", "false", "no", "off", ""}
+DATABASE_SCHEMES = {"postgres", "postgresql", "pgsql", "sqlite"}
+BROKER_SCHEMES = {"redis", "rediss", "amqp", "amqps", "pyamqp", "filesystem", "memory"}
+DATABASE_EXAMPLE = "postgres://user:password@host:5432/name or sqlite:////absolute/path.sqlite3"
+BROKER_EXAMPLE = "redis://host:6379/0 or amqp://user:password@host:5672//"
+
+
+class ConfigError(ImproperlyConfigured):
+    """A bad environment variable; the message names it and says what is expected."""
+
+
+def flag(name: str, default: bool) -> bool:
+    """A yes/no variable; a value that is neither is an error, not silently False."""
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    value = raw.strip().lower()
+    if value in TRUE:
+        return True
+    if value in FALSE:
+        return False
+    raise ConfigError(f"{name}={raw!r} is not a yes/no value: use true or false.")
+
+
+def secret_key(*, debug: bool) -> str:
+    value = os.environ.get("SECRET_KEY", "")
+    if value:
+        return value
+    if not debug:
+        raise ConfigError(
+            "SECRET_KEY is not set; it is required when DEBUG is off "
+            "(make one: python -c 'import secrets; print(secrets.token_urlsafe(50))')."
+        )
+    return "django-insecure-local-development-only"
+
+
+def database(default: str) -> dict:
+    """``DATABASES["default"]`` from DATABASE_URL, which must name an engine we run on."""
+    url = os.environ.get("DATABASE_URL") or default
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    if scheme not in DATABASE_SCHEMES:
+        raise ConfigError(
+            f"DATABASE_URL is malformed ({_shown(url)}): expected {DATABASE_EXAMPLE}."
+        )
+    try:
+        config = environ.Env.db_url_config(url)
+    except ValueError as exc:
+        raise ConfigError(f"DATABASE_URL is malformed ({_shown(url)}): {exc}.") from None
+    if not config.get("NAME"):
+        raise ConfigError(
+            f"DATABASE_URL names no database ({_shown(url)}): expected {DATABASE_EXAMPLE}."
+        )
+    return config
+
+
+def broker_url(default: str) -> str:
+    """CELERY_BROKER_URL: a transport we support, with a host where one is needed."""
+    url = os.environ.get("CELERY_BROKER_URL") or default
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  (raises ValueError on a bad port)
+    except ValueError as exc:
+        raise ConfigError(f"CELERY_BROKER_URL is malformed ({_shown(url)}): {exc}.") from None
+    scheme = parts.scheme.lower()
+    if "://" not in url or scheme not in BROKER_SCHEMES:
+        raise ConfigError(
+            f"CELERY_BROKER_URL is malformed ({_shown(url)}): expected {BROKER_EXAMPLE}."
+        )
+    if scheme.startswith(("redis", "amqp", "pyamqp")) and not parts.hostname:
+        raise ConfigError(f"CELERY_BROKER_URL names no host ({_shown(url)}).")
+    if scheme.startswith("redis") and parts.path.strip("/") and not parts.path.strip("/").isdigit():
+        raise ConfigError(
+            f"CELERY_BROKER_URL has a bad Redis database {parts.path!r} ({_shown(url)}): "
+            "use a number, e.g. redis://host:6379/0."
+        )
+    return url
+
+
+def _shown(url: str) -> str:
+    """The URL without its password, for messages and logs."""
+    try:
+        parts = urlsplit(url)
+        if parts.password:
+            netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+            return parts._replace(netloc=netloc).geturl()
+    except ValueError:
+        pass
+    return url or repr(url)
+
+
+def environment_check_or_exit() -> None:
+    """Read the variables the settings read; on a bad one, one line and exit 2."""
+    try:
+        debug = flag("DEBUG", default=True)
+        secret_key(debug=debug)
+        database(default="sqlite:///db.sqlite3")
+        broker_url(default="filesystem://localhost/")
+    except ConfigError as exc:
+        sys.stderr.write(f"mysite: configuration error: {exc}\n")
+        raise SystemExit(2) from None
