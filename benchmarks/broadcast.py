@@ -98,6 +98,7 @@ from django.db.models import Max  # noqa: E402
 from django.utils import timezone  # noqa: E402
 from django_celery_results.models import TaskResult  # noqa: E402
 
+from benchmarks.workers import worker_start  # noqa: E402
 from mysite.celery import app as celery_app  # noqa: E402
 from mysite.enqueue import enqueue  # noqa: E402
 from notifications.models import Broadcast, Channel, ContactPoint, Notification  # noqa: E402
@@ -173,25 +174,6 @@ def vacuum() -> None:
 
 
 # --- worker -------------------------------------------------------------------
-
-
-def worker_start(pool: str, concurrency: int) -> tuple[subprocess.Popen, Path]:
-    node = f"bench-{uuid.uuid4().hex[:8]}@localhost"
-    command = [
-        *(sys.executable, "-m", "celery", "-A", "mysite", "worker"),
-        *("-Q", "notifications", "-n", node, "-P", pool, "-c", str(concurrency)),
-        *("--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "WARNING"),
-    ]
-    log = (ROOT / "var").joinpath(f"bench-{node.split('@', maxsplit=1)[0]}.log")
-    log.parent.mkdir(exist_ok=True)
-    process = subprocess.Popen(  # noqa: S603  (our own interpreter and code)
-        command, cwd=ROOT, env=os.environ, stdout=subprocess.DEVNULL, stderr=log.open("w")
-    )
-    deadline = time.monotonic() + 60
-    while not celery_app.control.ping(destination=[node], timeout=0.5):
-        if process.poll() is not None or time.monotonic() > deadline:
-            raise SystemExit(f"The worker did not start; see {log}")
-    return process, log
 
 
 def final_count(rows) -> int:
@@ -318,7 +300,9 @@ def main() -> None:
     )
 
     outcomes = []
-    process, log = worker_start(options.pool, options.concurrency)
+    process, log = worker_start(
+        celery_app, "-Q", "notifications", "-P", options.pool, "-c", str(options.concurrency)
+    )
     try:
         warm_up(list(User.objects.order_by("pk").values_list("pk", flat=True)[:WARM_UP]))
         for variant in (chunked, one_task_each):

@@ -54,7 +54,6 @@ import statistics
 import subprocess
 import sys
 import time
-import uuid
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -86,6 +85,7 @@ from django.db.models import Max  # noqa: E402
 from django.utils import timezone  # noqa: E402
 from psycopg2 import sql  # noqa: E402
 
+from benchmarks.workers import worker_start  # noqa: E402
 from mysite.celery import app as celery_app  # noqa: E402
 from payments import services  # noqa: E402
 from payments.models import Payment  # noqa: E402
@@ -329,25 +329,6 @@ def service_create_process(account_ids: list[int], count: int, clients: int, tag
 # --- end to end through Celery ------------------------------------------------
 
 
-def worker_start(concurrency: int) -> tuple[subprocess.Popen, Path]:
-    node = f"bench-{uuid.uuid4().hex[:8]}@localhost"
-    command = [
-        *(sys.executable, "-m", "celery", "-A", "mysite", "worker", "-Q", "payments"),
-        *("-n", node, "-P", "prefork", "-c", str(concurrency), "--prefetch-multiplier", "1"),
-        *("--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "WARNING"),
-    ]
-    log = (ROOT / "var").joinpath(f"bench-{node.split('@', maxsplit=1)[0]}.log")
-    log.parent.mkdir(exist_ok=True)
-    process = subprocess.Popen(  # noqa: S603  (our own interpreter and code)
-        command, cwd=ROOT, env=os.environ, stdout=subprocess.DEVNULL, stderr=log.open("w")
-    )
-    deadline = time.monotonic() + 60
-    while not celery_app.control.ping(destination=[node], timeout=0.5):
-        if process.poll() is not None or time.monotonic() > deadline:
-            raise SystemExit(f"The worker did not start; see {log}")
-    return process, log
-
-
 def create_queued(payer: int, payee: int, amount: Decimal, key: str) -> tuple[int, int]:
     """``payment_create`` as a view calls it (queued on commit); (payment id, retries)."""
     for retries in range(10):
@@ -423,7 +404,8 @@ def main() -> None:
         "celery": "end to end through Celery",
     }
     outcomes: dict[str, list[Outcome]] = {key: [] for key in labels}
-    process, log = worker_start(workers)
+    pool = ("-Q", "payments", "-P", "prefork", "-c", str(workers), "--prefetch-multiplier", "1")
+    process, log = worker_start(celery_app, *pool)
     try:
         through_celery(account_ids, 4 * workers, "warm-up")
         for number in range(1, options.rounds + 1):

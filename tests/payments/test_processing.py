@@ -53,6 +53,29 @@ def assert_ledger_adds_up(accounts: list[Account], total: Decimal) -> None:
     assert LedgerEntry.objects.count() == 2 * applied
 
 
+def hold_account(account: Account):
+    """Another transaction that holds ``account``'s row (an admin editing it, say:
+    an UPDATE takes the same FOR NO KEY UPDATE lock as payment processing).
+    Returns its connection: ``rollback()`` releases the lock."""
+    db = connection.settings_dict
+    holder = psycopg2.connect(
+        dbname=db["NAME"], user=db["USER"], host=db["HOST"], port=db["PORT"] or 5432
+    )
+    with holder.cursor() as cursor:
+        cursor.execute("UPDATE payments_account SET name = name WHERE id = %s", [account.pk])
+    return holder
+
+
+def waiting_for_a_lock() -> int:
+    """Sessions of this database waiting for a row lock right now."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        return cursor.fetchone()[0]
+
+
 @pytest.fixture
 def hot_accounts(django_user_model) -> list[Account]:
     """Ten accounts of five users, 500.00 EUR each."""
@@ -84,18 +107,10 @@ def test_a_lock_timeout_is_retried_until_the_lock_is_free(
     celery_worker, alice_account, bob_account, settings, caplog
 ):
     require(connection.vendor == "postgresql", "lock timeouts need PostgreSQL")
-    # given: another transaction holds Bob's account (an admin, a long report, ...)
+    # given: another transaction holds Bob's account row
     settings.PAYMENTS_LOCK_TIMEOUT_MS = 200
-    db = settings.DATABASES["default"]
-    holder = psycopg2.connect(
-        dbname=db["NAME"], user=db["USER"], host=db["HOST"], port=db["PORT"] or 5432
-    )
+    holder = hold_account(bob_account)
     try:
-        with holder.cursor() as cursor:
-            cursor.execute(
-                "SELECT id FROM payments_account WHERE id = %s FOR UPDATE", [bob_account.pk]
-            )
-
         # when
         with caplog.at_level(logging.INFO, logger="celery"):
             payment, _ = services.payment_create(
@@ -157,7 +172,10 @@ def test_thousands_of_concurrent_transfers_keep_the_ledger_whole(hot_accounts, p
     for payer, payee, amount, key in replays:
         try:
             services.payment_create(
-                payer_id=payer, payee_id=payee, amount=f"{amount}1", idempotency_key=key
+                payer_id=payer,
+                payee_id=payee,
+                amount=str(Decimal(amount) + Decimal("0.01")),  # another body, same key
+                idempotency_key=key,
             )
         except services.KeyConflict:
             conflicts += 1
@@ -199,25 +217,26 @@ LOST = "WorkerLostError"
 
 
 def test_a_task_whose_pool_process_dies_is_run_again(hot_accounts, payment_workers):
-    """SIGKILL pool processes in the middle of a batch: the task each one was
-    running goes back to the queue at once (``reject_on_worker_lost``), the
-    worker forks a new process, and every payment is applied once."""
-    # given
+    """SIGKILL the pool processes while one is in the middle of a payment: the
+    task it was running goes back to the queue at once (``reject_on_worker_lost``),
+    the worker forks new processes, and every payment is applied once."""
+    require(connection.vendor == "postgresql", "row locks need PostgreSQL")
+    # given: a batch on a worker, one of whose accounts another transaction holds,
+    # so a payment of the batch waits inside its transaction (a slow payment)
     total = customer_total()
     worker = payment_workers(concurrency=2)
-    make_batch(hot_accounts, 400, seed=1)
+    holder = hold_account(hot_accounts[0])
+    try:
+        make_batch(hot_accounts, 400, seed=1)
+        wait_for(lambda: waiting_for_a_lock() >= 1, what="a payment to wait in its transaction")
 
-    # when: kill pool processes until one of them was running a payment
-    wait_for(lambda: final() >= 40, timeout=60, what="the batch to start")
-    for _ in range(5):
-        victim = worker.children()[0]
-        os.kill(victim, signal.SIGKILL)
-        wait_for(
-            lambda gone=victim: gone not in worker.children() and len(worker.children()) == 2,
-            what="a new pool process",
-        )
-        if LOST in worker.log():
-            break
+        # when
+        for child in worker.children():
+            os.kill(child, signal.SIGKILL)
+        wait_for(lambda: LOST in worker.log(), what="the worker to see its process die")
+    finally:
+        holder.rollback()
+        holder.close()
 
     # then: no sweep needed, the lost task came back by itself
     wait_for(lambda: pending() == 0, timeout=120, what="the batch to finish")
@@ -233,14 +252,22 @@ def test_a_worker_killed_mid_batch_leaves_nothing_stuck(hot_accounts, payment_wo
     until its visibility timeout (RabbitMQ hands it back at once); the sweep
     re-queues those payments meanwhile, and what runs twice applies once.
     """
-    # given
+    require(connection.vendor == "postgresql", "row locks need PostgreSQL")
+    # given: a batch on a worker, one payment of which waits inside its
+    # transaction for an account another transaction holds
     total = customer_total()
     first = payment_workers(concurrency=2)
-    make_batch(hot_accounts, 400, seed=2)
+    holder = hold_account(hot_accounts[0])
+    try:
+        make_batch(hot_accounts, 400, seed=2)
+        wait_for(lambda: waiting_for_a_lock() >= 1, what="a payment to wait in its transaction")
 
-    # when
-    wait_for(lambda: final() >= 100, timeout=60, what="the batch to start")
-    first.kill()
+        # when
+        first.kill()
+        assert pending() > 0  # the batch was cut short
+    finally:
+        holder.rollback()
+        holder.close()
     payment_workers(concurrency=2)
     wait_for(lambda: pending() <= 2, timeout=120, what="the new worker to take over")
     services.payments_sweep(older_than=timedelta(0))
