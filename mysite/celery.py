@@ -6,6 +6,8 @@ from celery import Celery
 from celery.signals import task_postrun, task_prerun
 from django.db import close_old_connections
 
+from mysite import metrics  # noqa: F401  (connects the task metrics' signal handlers)
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mysite.settings")
 
 app = Celery("mysite")
