@@ -38,7 +38,6 @@ from pathlib import Path
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 from celery import signals, states
-from celery.concurrency.prefork import TaskPool as PreforkPool
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from prometheus_client import (
@@ -303,6 +302,8 @@ def _worker_ready(sender=None, **kwargs) -> None:
     multi-process directory the port would show the main process's numbers
     only: refuse (Celery logs the error; the worker carries on without metrics).
     """
+    from celery.concurrency.prefork import TaskPool as PreforkPool  # workers only
+
     if settings.METRICS_WORKER_PORT is None:
         return
     if isinstance(sender.pool, PreforkPool) and multiprocess_dir() is None:

@@ -45,6 +45,13 @@ def fail_task() -> None:
     raise ValueError("this task always fails")
 
 
+@celery_app.task(name="tests.metrics.retry_once", bind=True, max_retries=1)
+def retry_once_task(self) -> str:
+    if self.request.retries == 0:
+        raise self.retry(countdown=0)
+    return "second try"
+
+
 def samples(text: str) -> dict[tuple[str, frozenset], float]:
     """Every sample of an exposition, by (name, labels)."""
     return {
@@ -175,7 +182,7 @@ def test_a_task_that_succeeds_is_counted_and_timed(celery_worker):
     enqueue(succeed_task, args=[7])
 
     # then
-    wait_for(
+    wait_for(  # the runtime is observed last (task_postrun)
         lambda: task_values("tests.metrics.succeed")["runtime_count"] > before["runtime_count"],
         what="the task's runtime to be observed",
     )
@@ -205,6 +212,30 @@ def test_a_task_that_fails_is_counted_as_failure(celery_worker):
     assert after["SUCCESS"] == before["SUCCESS"]
     assert after["STARTED"] == before["STARTED"] + 1
     assert after["runtime_count"] == before["runtime_count"] + 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_task_that_retries_is_counted_once_per_attempt(celery_worker):
+    # given
+    before = task_values("tests.metrics.retry_once")
+
+    # when
+    enqueue(retry_once_task)
+
+    # then
+    wait_for(  # the runtime is observed last (task_postrun), after each attempt
+        lambda: (
+            task_values("tests.metrics.retry_once")["runtime_count"] >= before["runtime_count"] + 2
+        ),
+        what="both attempts to be timed",
+    )
+    after = task_values("tests.metrics.retry_once")
+    assert after["RETRY"] == before["RETRY"] + 1
+    assert after["RECEIVED"] == before["RECEIVED"] + 2  # the retry is a new message
+    assert after["STARTED"] == before["STARTED"] + 2
+    assert after["SUCCESS"] == before["SUCCESS"] + 1
+    assert after["FAILURE"] == before["FAILURE"]
+    assert after["runtime_count"] == before["runtime_count"] + 2
 
 
 # --- Queue depths from the broker -------------------------------------------
@@ -357,19 +388,17 @@ def test_a_prefork_worker_serves_its_children_numbers(tmp_path):
             demo_task_task.apply_async(kwargs={"seconds": 0}, queue=queue, routing_key=queue)
 
         # then
-        def succeeded() -> str | None:
+        def all_timed() -> str | None:  # the runtime is observed last (task_postrun)
             status, text = get(url, Authorization=f"Bearer {TOKEN}")
             assert status == 200
-            done = value(text, "mysite_celery_tasks_total", **succeeded_labels)
-            return text if done == 4 else None
+            timed = value(text, "mysite_celery_task_runtime_seconds_count", **runtime)
+            return text if timed == 4 else None
 
-        succeeded_labels = {"task": "mysite.tasks.demo_task", "state": "SUCCESS"}
-        text = wait_for(succeeded, timeout=60, what="four tasks counted on the worker's port")
-        for state in ("RECEIVED", "STARTED"):
+        runtime = {"task": "mysite.tasks.demo_task"}
+        text = wait_for(all_timed, timeout=60, what="four tasks timed on the worker's port")
+        for state in ("RECEIVED", "STARTED", "SUCCESS"):
             labels = {"task": "mysite.tasks.demo_task", "state": state}
             assert value(text, "mysite_celery_tasks_total", **labels) == 4
-        runtime = {"task": "mysite.tasks.demo_task"}
-        assert value(text, "mysite_celery_task_runtime_seconds_count", **runtime) == 4
         assert "mysite_celery_queue_messages" not in text  # the web reports queues
         assert len(pids_with_files(tmp_path)) >= 2  # the main process and a child at least
         assert "999999999" not in pids_with_files(tmp_path)  # emptied at start
