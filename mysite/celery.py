@@ -12,6 +12,9 @@ from mysite.config import environment_check_or_exit
 # Every entry point (manage.py, gunicorn, celery) imports this module first:
 # a bad environment stops here with one line, not a traceback.
 environment_check_or_exit()
+
+from mysite import metrics  # noqa: E402, F401  (connects the task metrics' signal handlers)
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mysite.settings")
 
 app = Celery("mysite")

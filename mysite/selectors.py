@@ -81,7 +81,7 @@ def broker_overview(*, ping_timeout: float = 0.5) -> dict:
         with celery_app.connection_for_write() as conn:
             _connect(conn)
             replies = celery_app.control.ping(timeout=ping_timeout, connection=conn)
-            queues = {name: _queue_depth(conn, name) for name in settings.TASK_QUEUE_NAMES}
+            queues = _queue_depths(conn)
     except OperationalError as exc:
         logger.warning("dashboard: broker unreachable: %s", exc)
         return {"workers": None, "queues": None}
@@ -89,8 +89,27 @@ def broker_overview(*, ping_timeout: float = 0.5) -> dict:
     return {"workers": workers, "queues": queues}
 
 
+def queue_depths() -> dict[str, int] | None:
+    """Messages waiting per project queue (``broker_overview`` without the
+    ping, for the metrics scrape); None when the broker is unreachable."""
+    try:
+        with celery_app.connection_for_write() as conn:
+            _connect(conn)
+            return _queue_depths(conn)
+    except OperationalError as exc:
+        logger.warning("queue depths: broker unreachable: %s", exc)
+        return None
+
+
 def _connect(conn) -> None:
     conn.ensure_connection(max_retries=1, interval_start=0, timeout=BROKER_TIMEOUT)
+
+
+def _queue_depths(conn) -> dict[str, int]:
+    try:
+        return {name: _queue_depth(conn, name) for name in settings.TASK_QUEUE_NAMES}
+    except conn.connection_errors as exc:  # the broker went away after connecting
+        raise OperationalError(str(exc)) from exc
 
 
 def _queue_depth(conn, name: str) -> int:

@@ -59,6 +59,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "mysite.metrics.MetricsMiddleware",  # first: counts and times every request
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -193,6 +194,16 @@ PAYMENTS_LOCK_TIMEOUT_MS = env.int("PAYMENTS_LOCK_TIMEOUT_MS", default=5000)
 PAYMENTS_MAX_RETRIES = 8  # database errors only; then the sweep takes over
 # The sweep re-queues payments pending (since their last enqueue) this long.
 PAYMENTS_SWEEP_AFTER = timedelta(seconds=env.int("PAYMENTS_SWEEP_AFTER_SECONDS", default=300))
+
+# --- Metrics ----------------------------------------------------------------
+# Prometheus: the web at /metrics/, each worker on CELERY_METRICS_PORT when set
+# (see mysite/metrics.py; PROMETHEUS_MULTIPROC_DIR is read by prometheus_client
+# itself). With METRICS_TOKEN set both require "Authorization: Bearer <token>";
+# unset, they answer anyone who can reach them: keep them off public networks.
+
+METRICS_TOKEN = env("METRICS_TOKEN", default="")
+METRICS_WORKER_PORT = env.int("CELERY_METRICS_PORT", default=None)
+METRICS_WORKER_ADDR = env("CELERY_METRICS_ADDR", default="0.0.0.0")  # noqa: S104  (a container's port)
 
 # --- Logging ----------------------------------------------------------------
 # Every line names the task it was written in ("images.tasks.x[<id>]", or "-"

@@ -12,6 +12,7 @@ urlpatterns = [
     path("api/tasks/<str:task_id>/", views.task_status, name="task-status"),
     path("healthz/", views.healthz, name="healthz"),
     path("readyz/", views.readyz, name="readyz"),
+    path("metrics/", views.metrics_export, name="metrics"),
     path("", include("images.urls")),
     path("", include("reports.urls")),
     path("", include("notifications.urls")),

@@ -1,14 +1,16 @@
 import uuid
+from http import HTTPStatus
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.http import JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.csrf import csrf_failure as django_csrf_failure
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from mysite import selectors
+from mysite import metrics, selectors
 from mysite.api import api_login_required, json_error
 from mysite.enqueue import enqueue
 from mysite.tasks import DEMO_MAX_SECONDS
@@ -93,3 +95,21 @@ def readyz(request):
     if failing:
         body["failing"] = failing
     return JsonResponse(body, status=503 if failing else 200)
+
+
+@require_GET
+@never_cache
+def metrics_export(request):
+    """Prometheus scrape: every web process's numbers and the queue depths.
+
+    With ``METRICS_TOKEN`` set, requires ``Authorization: Bearer <token>``.
+    """
+    refusal = metrics.token_refusal(
+        request.headers.get("Authorization", ""), settings.METRICS_TOKEN
+    )
+    if refusal is not None:
+        response = HttpResponse(metrics.REFUSAL_MESSAGES[refusal], status=refusal)
+        if refusal is HTTPStatus.UNAUTHORIZED:
+            response["WWW-Authenticate"] = metrics.CHALLENGE
+        return response
+    return HttpResponse(metrics.exposition(queues=True), content_type=metrics.CONTENT_TYPE)
