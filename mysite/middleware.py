@@ -2,6 +2,7 @@
 
 from django.http import JsonResponse
 from django.template.response import TemplateResponse
+from django.urls import Resolver404, resolve
 from kombu.exceptions import OperationalError
 
 from mysite.enqueue import BrokerUnavailable
@@ -25,3 +26,28 @@ class BrokerUnavailableMiddleware:
             request, "mysite/unavailable.html", {"message": MESSAGE}, status=503
         )
         return response.render()
+
+
+class InternalEndpointsMiddleware:
+    """Answer probes and metric scrapes before host validation and the HTTPS redirect.
+
+    Kubernetes probes, Docker healthchecks and Prometheus reach a container by
+    its IP over plain HTTP: the Host header is that IP, which ALLOWED_HOSTS
+    rightly refuses (400), and a redirect to HTTPS would fail the probe. These
+    views read no cookies and write nothing, so they run here, straight away.
+    """
+
+    URL_NAMES = frozenset({"healthz", "readyz", "metrics"})
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        try:
+            match = resolve(request.path_info)
+        except Resolver404:
+            return self.get_response(request)
+        if match.url_name not in self.URL_NAMES:
+            return self.get_response(request)
+        request.resolver_match = match
+        return match.func(request, *match.args, **match.kwargs)

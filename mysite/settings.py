@@ -60,6 +60,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "mysite.metrics.MetricsMiddleware",  # first: counts and times every request
+    "mysite.middleware.InternalEndpointsMiddleware",  # probes by IP, over HTTP
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

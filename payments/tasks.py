@@ -46,7 +46,7 @@ def sweep_pending_payments() -> dict:
     return {"requeued": services.payments_sweep()}
 
 
-@shared_task(time_limit=30 * 60, soft_time_limit=25 * 60)
+@shared_task(time_limit=10 * 60, soft_time_limit=9 * 60)
 def check_ledger() -> dict:
     """Periodic: reconcile the ledger; staff hear of any problem in their inbox."""
     problems = services.ledger_check()

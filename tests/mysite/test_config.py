@@ -125,11 +125,16 @@ def test_the_deployment_checks_do_fail_with_debug_on(tmp_path):
     assert "security.W018" in done.stderr  # DEBUG in deployment
 
 
-def test_production_redirects_to_https_but_not_the_probes(tmp_path):
+def test_production_redirects_to_https_but_answers_probes_by_ip(tmp_path):
     probe = (
         "import django; django.setup(); from django.test import Client; c = Client(); "
+        "https = {'X-Forwarded-Proto': 'https'}; "
         "print(c.get('/healthz/').status_code, c.get('/accounts/login/').status_code, "
-        "c.get('/accounts/login/', headers={'X-Forwarded-Proto': 'https'}).status_code)"
+        "c.get('/accounts/login/', headers=https).status_code, "
+        # a probe by pod IP over plain HTTP is answered; a page by IP is not
+        "c.get('/healthz/', HTTP_HOST='10.1.2.3:8000').status_code, "
+        "c.get('/metrics/', HTTP_HOST='10.1.2.3:8000').status_code, "
+        "c.get('/accounts/login/', HTTP_HOST='10.1.2.3:8000', headers=https).status_code)"
     )
     done = run(
         [sys.executable, "-c", probe],
@@ -139,7 +144,7 @@ def test_production_redirects_to_https_but_not_the_probes(tmp_path):
     )
 
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["200", "301", "200"]
+    assert done.stdout.split() == ["200", "301", "200", "200", "200", "400"]
 
 
 @pytest.mark.parametrize(

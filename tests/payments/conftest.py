@@ -8,6 +8,7 @@ import uuid
 from decimal import Decimal
 from pathlib import Path
 
+import psycopg2
 import pytest
 from django.conf import settings
 from django.db import connection
@@ -15,6 +16,7 @@ from django.db import connection
 from mysite.celery import app as celery_app
 from mysite.priorities import broker_transport
 from payments import services
+from payments.models import Account
 from tests.conftest import database_url, require, wait_for
 
 
@@ -138,3 +140,26 @@ def payment_workers(transactional_db, celery_worker, tmp_path):
             print(f"--- {worker.name} log, exit code {worker.process.returncode} ---")
             print(worker.log())
         celery_app.control.add_consumer("payments", destination=me, reply=True)
+
+
+def hold_account(account: Account):
+    """Another transaction that holds ``account``'s row (an admin editing it, say:
+    an UPDATE takes the same FOR NO KEY UPDATE lock as payment processing).
+    Returns its connection: ``rollback()`` releases the lock."""
+    db = connection.settings_dict
+    holder = psycopg2.connect(
+        dbname=db["NAME"], user=db["USER"], host=db["HOST"], port=db["PORT"] or 5432
+    )
+    with holder.cursor() as cursor:
+        cursor.execute("UPDATE payments_account SET name = name WHERE id = %s", [account.pk])
+    return holder
+
+
+def waiting_for_a_lock() -> int:
+    """Sessions of this database waiting for a row lock right now."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        return cursor.fetchone()[0]

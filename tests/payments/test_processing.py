@@ -14,7 +14,6 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from decimal import Decimal
 
-import psycopg2
 import pytest
 from django.db import connection
 from django.db.models import Sum
@@ -24,7 +23,7 @@ from payments import services
 from payments.models import Account, LedgerEntry, Payment
 from payments.tasks import process_payment
 from tests.conftest import require, wait_for
-from tests.payments.conftest import open_funded
+from tests.payments.conftest import hold_account, open_funded, waiting_for_a_lock
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -51,29 +50,6 @@ def assert_ledger_adds_up(accounts: list[Account], total: Decimal) -> None:
     assert services.ledger_check() == []
     applied = Payment.objects.filter(status__in=["completed", "refunded"]).count()
     assert LedgerEntry.objects.count() == 2 * applied
-
-
-def hold_account(account: Account):
-    """Another transaction that holds ``account``'s row (an admin editing it, say:
-    an UPDATE takes the same FOR NO KEY UPDATE lock as payment processing).
-    Returns its connection: ``rollback()`` releases the lock."""
-    db = connection.settings_dict
-    holder = psycopg2.connect(
-        dbname=db["NAME"], user=db["USER"], host=db["HOST"], port=db["PORT"] or 5432
-    )
-    with holder.cursor() as cursor:
-        cursor.execute("UPDATE payments_account SET name = name WHERE id = %s", [account.pk])
-    return holder
-
-
-def waiting_for_a_lock() -> int:
-    """Sessions of this database waiting for a row lock right now."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND wait_event_type = 'Lock'"
-        )
-        return cursor.fetchone()[0]
 
 
 @pytest.fixture
