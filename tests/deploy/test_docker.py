@@ -13,19 +13,14 @@ import yaml
 from django.conf import settings
 
 from mysite.celery import app
+from tests.deploy.conftest import DOCKER, compose_services
 
-ROOT = Path(__file__).resolve().parents[2]
-DOCKER = ROOT / "docker"
 WORKERS = {  # compose service -> (Kubernetes Deployment, queues)
     "worker-default": ("worker-default", {"default"}),
     "worker-images": ("worker-images", {"images", "reports"}),
     "worker-io": ("worker-io", {"notifications"}),
     "worker-payments": ("worker-payments", {"payments"}),
 }
-
-
-def compose() -> dict:
-    return yaml.safe_load((DOCKER / "docker-compose.yml").read_text())
 
 
 def kubernetes() -> dict[tuple[str, str], dict]:
@@ -114,7 +109,7 @@ def docker_compose(binary: str, project: Path, *args: str) -> subprocess.Complet
 
 
 def test_every_role_is_there_once_and_waits_for_the_migration():
-    services = compose()["services"]
+    services = compose_services()
 
     beats = [name for name, s in services.items() if " beat" in " ".join(s.get("command", []))]
     assert beats == ["beat"]
@@ -134,7 +129,7 @@ def test_every_role_is_there_once_and_waits_for_the_migration():
 
 @pytest.mark.parametrize("service", WORKERS)
 def test_a_worker_scales_pings_itself_and_outlasts_its_longest_task(service):
-    worker = compose()["services"][service]
+    worker = compose_services()[service]
     command = worker["command"]
     _, queues = WORKERS[service]
 
@@ -151,7 +146,7 @@ def test_a_worker_scales_pings_itself_and_outlasts_its_longest_task(service):
 
 
 def test_kubernetes_runs_the_same_command_lines():
-    services, manifests = compose()["services"], kubernetes()
+    services, manifests = compose_services(), kubernetes()
 
     def container(kind: str, name: str) -> dict:
         return manifests[kind, name]["spec"]["template"]["spec"]["containers"][0]
@@ -198,6 +193,6 @@ def test_the_image_runs_as_a_user_with_the_dependencies_in_their_own_layer():
     assert "collectstatic --noinput" in dockerfile
     assert "HEALTHCHECK" in dockerfile
     assert 'CMD ["gunicorn", "--config", "python:mysite.gunicorn", "mysite.wsgi"]' in dockerfile
-    assert compose()["services"]["web"]["command"] == [
+    assert compose_services()["web"]["command"] == [
         "gunicorn", "--config", "python:mysite.gunicorn", "mysite.wsgi",
     ]  # fmt: skip

@@ -25,28 +25,23 @@ from pathlib import Path
 
 import pytest
 import redis
-import yaml
 from django.conf import settings
 from django.db import connection
 
 from payments import services
 from payments.models import LedgerEntry, Payment
 from reports.models import Report
-from tests.conftest import database_url, require, wait_for
+from tests.conftest import closed_port, database_url, require, wait_for
+from tests.deploy.conftest import ROOT, compose_services
 from tests.factories import picture
 from tests.payments.conftest import hold_account, open_funded, waiting_for_a_lock
 
-ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 WORKERS = ("worker-default", "worker-images", "worker-io", "worker-payments")
 ROLES = ("web", *WORKERS, "beat")
 SMOKE_REDIS_DB = 15  # its own: the suite's in-process worker must not take these tasks
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def compose_services() -> dict:
-    return yaml.safe_load((ROOT / "docker" / "docker-compose.yml").read_text())["services"]
 
 
 def smoke_broker() -> str:
@@ -56,17 +51,11 @@ def smoke_broker() -> str:
     return url.rsplit("/", 1)[0] + f"/{SMOKE_REDIS_DB}"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 class Site:
     """The processes, and a logged-in HTTP client of the web one."""
 
     def __init__(self, tmp_path: Path, broker: str):
-        self.tmp, self.port = tmp_path, free_port()
+        self.tmp, self.port = tmp_path, closed_port()  # free now: gunicorn will listen on it
         self.env = {
             **{k: v for k, v in os.environ.items() if not k.startswith(("CELERY_", "DJANGO_"))},
             "DEBUG": "false",
