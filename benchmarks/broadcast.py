@@ -59,28 +59,18 @@ os.environ.setdefault("SECRET_KEY", "benchmark-only")
 def database_create_if_missing(url: str) -> None:
     """Create the PostgreSQL database ``url`` names if it does not exist yet."""
     import environ
-    import psycopg2
     from psycopg2 import sql
+
+    from benchmarks.postgres import server_cursor
 
     config = environ.Env.db_url_config(url)
     if "postgresql" not in config["ENGINE"]:
         return
-    server = psycopg2.connect(
-        dbname="postgres",
-        user=config.get("USER") or None,
-        password=config.get("PASSWORD") or None,
-        host=config.get("HOST") or None,
-        port=config.get("PORT") or None,
-    )
-    server.autocommit = True  # CREATE DATABASE cannot run in a transaction
-    try:
-        with server.cursor() as cursor:
-            cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [config["NAME"]])
-            if cursor.fetchone() is None:
-                cursor.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(config["NAME"])))
-                print(f"Created database {config['NAME']!r}.")
-    finally:
-        server.close()
+    with server_cursor(config) as cursor:
+        cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [config["NAME"]])
+        if cursor.fetchone() is None:
+            cursor.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(config["NAME"])))
+            print(f"Created database {config['NAME']!r}.")
 
 
 database_create_if_missing(DATABASE_URL)

@@ -77,7 +77,6 @@ import django  # noqa: E402
 django.setup()
 
 import environ  # noqa: E402
-import psycopg2  # noqa: E402
 import redis  # noqa: E402
 from django.contrib.auth import get_user_model  # noqa: E402
 from django.db import OperationalError, connection, connections  # noqa: E402
@@ -85,6 +84,7 @@ from django.db.models import Max  # noqa: E402
 from django.utils import timezone  # noqa: E402
 from psycopg2 import sql  # noqa: E402
 
+from benchmarks.postgres import server_cursor  # noqa: E402
 from benchmarks.workers import worker_start  # noqa: E402
 from mysite.celery import app as celery_app  # noqa: E402
 from payments import services  # noqa: E402
@@ -125,22 +125,11 @@ def server_config() -> dict:
 
 def database_recreate(config: dict, name: str) -> None:
     """DROP (closing any session left by an earlier run) and CREATE ``name``."""
-    server = psycopg2.connect(
-        dbname="postgres",
-        user=config.get("USER") or None,
-        password=config.get("PASSWORD") or None,
-        host=config.get("HOST") or None,
-        port=config.get("PORT") or None,
-    )
-    server.autocommit = True  # CREATE DATABASE cannot run in a transaction
-    try:
-        with server.cursor() as cursor:
-            cursor.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
-            cursor.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    finally:
-        server.close()
+    with server_cursor(config) as cursor:
+        cursor.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+        cursor.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
 
 def pgbench_path() -> str:
