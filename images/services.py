@@ -6,25 +6,20 @@ from dataclasses import dataclass
 
 from celery import chord, group
 from django.conf import settings
-from django.core.files.base import ContentFile
 from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
 from images import imaging
-from images.models import Image, ImageBatch, Rendition
+from images.models import Image, ImageBatch, Rendition, original_path
 from mysite.enqueue import BrokerUnavailable, enqueue
-from mysite.storage import file_replace
+from mysite.storage import file_delete, file_read, file_replace, file_save
 
 logger = logging.getLogger(__name__)
 
 
 class ImageRejected(ValueError):
     """An upload we refuse; the message is for the person who sent it."""
-
-
-class StorageUnavailable(Exception):
-    """Reading or writing image files failed in a way that may pass: retry."""
 
 
 @dataclass(frozen=True)
@@ -79,16 +74,16 @@ def images_upload(*, owner, uploads: list) -> tuple[list[Image], ImageBatch | No
             else:
                 batch = images_process_batch(images=images, owner=owner)
     except BrokerUnavailable:
-        # Committed, but nothing will process them: remove them, the user retries.
-        for image in images:
-            image.delete()
-            image.original.delete(save=False)
-        if batch is not None:
-            batch.delete()
+        # Committed, but nothing will process them: remove them (their files go
+        # with the rows), the user retries.
+        with transaction.atomic():
+            Image.objects.filter(pk__in=[image.pk for image in images]).delete()
+            if batch is not None:
+                batch.delete()
         raise
     except BaseException:
         for image in images:  # the rows rolled back: no orphaned files either
-            image.original.delete(save=False)
+            file_delete(image.original.name)
         raise
     return images, batch
 
@@ -125,11 +120,11 @@ def _image_store(owner, name: str | None, data: bytes, found: imaging.Probe) -> 
         bytes=len(data),
     )
     extension = imaging.EXTENSIONS[found.format]
-    image.original.save(f"original.{extension}", ContentFile(data), save=False)
+    image.original.name = file_save(original_path(image, f"original.{extension}"), data)
     try:
         image.save()
     except BaseException:
-        image.original.delete(save=False)  # the caller never learns of this image
+        file_delete(image.original.name)  # the caller never learns of this image
         raise
     return image
 
@@ -138,17 +133,14 @@ def image_process(*, image_id: int) -> Image:
     """Make every rendition of one image, replacing earlier ones. Safe to run twice.
 
     An undecodable original marks the image failed (final). Storage errors
-    raise ``StorageUnavailable`` for the task to retry.
+    raise ``mysite.storage.StorageUnavailable`` for the task to retry.
     """
     image = Image.objects.get(pk=image_id)
     Image.objects.filter(pk=image_id).update(status=Image.Status.PROCESSING, error="")
     try:
-        with image.original.open("rb") as original:
-            data = original.read()
+        data = file_read(image.original.name)
     except FileNotFoundError:
         return image_fail(image_id=image_id, reason="The original file is missing.")
-    except OSError as exc:
-        raise StorageUnavailable(f"could not read {image.original.name}: {exc}") from exc
 
     try:
         rendered = imaging.render(data, rendition_specs())
@@ -165,10 +157,7 @@ def image_process(*, image_id: int) -> Image:
 
 def _rendition_save(image: Image, item: imaging.Rendered) -> Rendition:
     path = f"images/renditions/{image.pk}/{item.spec.name}.{imaging.EXTENSIONS[item.spec.format]}"
-    try:
-        stored = file_replace(path, item.data)
-    except OSError as exc:
-        raise StorageUnavailable(f"could not write {path}: {exc}") from exc
+    stored = file_replace(path, item.data)
     rendition, _ = Rendition.objects.update_or_create(
         image=image,
         spec=item.spec.name,

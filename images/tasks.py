@@ -9,6 +9,7 @@ from celery import shared_task
 
 from images import services
 from mysite.retry import retry_delay
+from mysite.storage import StorageUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -18,7 +19,7 @@ def process_image(self, image_id: int) -> dict:
     """Make every rendition of an image. Storage trouble retries; a bad image fails for good."""
     try:
         image = services.image_process(image_id=image_id)
-    except services.StorageUnavailable as exc:
+    except StorageUnavailable as exc:
         if self.request.retries >= self.max_retries:
             image = services.image_fail(image_id=image_id, reason=f"Storage kept failing: {exc}")
             return {"image": image_id, "status": image.status}

@@ -1,6 +1,6 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse, Http404, JsonResponse
+from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -8,6 +8,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from images import selectors, services
 from images.forms import UploadForm
 from mysite.api import api_login_required, json_error
+from mysite.storage import file_response
 
 
 @login_required
@@ -68,14 +69,14 @@ def rendition_file(request, image_id: int, spec: str):
         raise Http404("No such rendition.")
     stem = image.original_name.rsplit(".", 1)[0]
     extension = rendition.file.name.rsplit(".", 1)[-1]
-    return FileResponse(rendition.file.open("rb"), filename=f"{stem}-{spec}.{extension}")
+    return file_response(rendition.file, filename=f"{stem}-{spec}.{extension}", as_attachment=False)
 
 
 @login_required
 @require_GET
 def original_file(request, image_id: int):
     image = selectors.image_get_owned(image_id=image_id, user=request.user)
-    return FileResponse(image.original.open("rb"), as_attachment=True, filename=image.original_name)
+    return file_response(image.original, filename=image.original_name, as_attachment=True)
 
 
 @api_login_required

@@ -11,6 +11,7 @@ instead of a traceback from deep inside Django or Celery.
 """
 
 import os
+import re
 import sys
 from urllib.parse import urlsplit
 
@@ -23,6 +24,11 @@ DATABASE_SCHEMES = {"postgres", "postgresql", "pgsql", "sqlite"}
 BROKER_SCHEMES = {"redis", "rediss", "amqp", "amqps", "pyamqp", "filesystem", "memory"}
 DATABASE_EXAMPLE = "postgres://user:password@host:5432/name or sqlite:////absolute/path.sqlite3"
 BROKER_EXAMPLE = "redis://host:6379/0 or amqp://user:password@host:5672//"
+# S3's own rules for a bucket name; a region is letters, digits and dashes.
+BUCKET_NAME = re.compile(r"^(?!xn--)(?!.*\.\.)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+REGION_NAME = re.compile(r"^[a-z0-9-]{1,32}$")
+LOCAL_STORAGE = "django.core.files.storage.FileSystemStorage"
+S3_STORAGE = "storages.backends.s3.S3Storage"
 
 
 class ConfigError(ImproperlyConfigured):
@@ -96,6 +102,71 @@ def broker_url(default: str) -> str:
     return url
 
 
+def media_storage(*, download_expire: int = 300) -> dict:
+    """``STORAGES["default"]``: an S3-compatible bucket when AWS_STORAGE_BUCKET_NAME
+    is set (django-storages' own variable names), else files under MEDIA_ROOT.
+
+    The bucket stays private: objects are written without an ACL and any URL to
+    one is presigned, valid ``download_expire`` seconds. With no keys set, boto3
+    finds credentials itself (an instance or pod role).
+    """
+    bucket = os.environ.get("AWS_STORAGE_BUCKET_NAME", "")
+    if not bucket:
+        for name in ("AWS_S3_ENDPOINT_URL", "AWS_S3_REGION_NAME"):
+            if os.environ.get(name):
+                raise ConfigError(f"{name} is set but AWS_STORAGE_BUCKET_NAME is not.")
+        return {"BACKEND": LOCAL_STORAGE}
+    if not BUCKET_NAME.match(bucket):
+        raise ConfigError(
+            f"AWS_STORAGE_BUCKET_NAME={bucket!r} is not a bucket name: 3-63 lower-case "
+            "letters, digits, dots and dashes, starting and ending with a letter or digit."
+        )
+    endpoint = os.environ.get("AWS_S3_ENDPOINT_URL", "")
+    if endpoint:
+        try:
+            parts = urlsplit(endpoint)
+            parts.port  # noqa: B018  (raises ValueError on a bad port)
+        except ValueError as exc:
+            raise ConfigError(f"AWS_S3_ENDPOINT_URL is malformed ({endpoint!r}): {exc}.") from None
+        if parts.scheme not in {"http", "https"} or not parts.hostname:
+            raise ConfigError(
+                f"AWS_S3_ENDPOINT_URL is malformed ({endpoint!r}): "
+                "expected http(s)://host[:port], e.g. http://seaweedfs:8333."
+            )
+    region = os.environ.get("AWS_S3_REGION_NAME", "")
+    if region and not REGION_NAME.match(region):
+        raise ConfigError(f"AWS_S3_REGION_NAME={region!r} is not a region name, e.g. eu-central-1.")
+    access_key = os.environ.get("AWS_ACCESS_KEY_ID", "")
+    secret_key = os.environ.get("AWS_SECRET_ACCESS_KEY", "")
+    if bool(access_key) != bool(secret_key):
+        missing = "AWS_SECRET_ACCESS_KEY" if access_key else "AWS_ACCESS_KEY_ID"
+        raise ConfigError(f"{missing} is not set; set both keys or neither (a role).")
+    from botocore.config import Config
+
+    return {
+        "BACKEND": S3_STORAGE,
+        "OPTIONS": {
+            "bucket_name": bucket,
+            "endpoint_url": endpoint or None,
+            "region_name": region or None,
+            "access_key": access_key or None,
+            "secret_key": secret_key or None,
+            "default_acl": None,  # private: the bucket's own policy, never public-read
+            "querystring_auth": True,
+            "querystring_expire": download_expire,
+            "file_overwrite": True,  # our names are generated; a re-run replaces
+            # A bucket that does not answer fails a request in seconds, not minutes.
+            "client_config": Config(
+                connect_timeout=5,
+                read_timeout=30,
+                retries={"max_attempts": 3, "mode": "standard"},
+                signature_version="s3v4",
+                s3={"addressing_style": "path"} if endpoint else {},
+            ),
+        },
+    }
+
+
 def _shown(url: str) -> str:
     """The URL without its password, for messages and logs."""
     try:
@@ -115,6 +186,7 @@ def environment_check_or_exit() -> None:
         secret_key(debug=debug)
         database(default="sqlite:///db.sqlite3")
         broker_url(default="filesystem://localhost/")
+        media_storage()
     except ConfigError as exc:
         sys.stderr.write(f"mysite: configuration error: {exc}\n")
         raise SystemExit(2) from None

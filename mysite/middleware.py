@@ -1,4 +1,4 @@
-"""Turn an unreachable broker into a clear 503 instead of a 500 traceback."""
+"""Turn an unreachable broker or media storage into a clear 503, not a 500 traceback."""
 
 from django.http import JsonResponse
 from django.template.response import TemplateResponse
@@ -7,8 +7,12 @@ from django.utils.functional import cached_property
 from kombu.exceptions import OperationalError
 
 from mysite.enqueue import BrokerUnavailable
+from mysite.storage import StorageUnavailable
 
 MESSAGE = "The task queue is unavailable right now. Nothing was started; please try again shortly."
+STORAGE_MESSAGE = (
+    "File storage is unavailable right now. Nothing was saved; please try again shortly."
+)
 
 
 class BrokerUnavailableMiddleware:
@@ -19,12 +23,16 @@ class BrokerUnavailableMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request, exception):
-        if not isinstance(exception, BrokerUnavailable | OperationalError):
+        if isinstance(exception, StorageUnavailable):
+            message = STORAGE_MESSAGE
+        elif isinstance(exception, BrokerUnavailable | OperationalError):
+            message = MESSAGE
+        else:
             return None
         if request.path.startswith("/api/") or not request.accepts("text/html"):
-            return JsonResponse({"error": MESSAGE}, status=503)
+            return JsonResponse({"error": message}, status=503)
         response = TemplateResponse(
-            request, "mysite/unavailable.html", {"message": MESSAGE}, status=503
+            request, "mysite/unavailable.html", {"message": message}, status=503
         )
         return response.render()
 

@@ -131,6 +131,21 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(env("MEDIA_ROOT", default=str(VAR_DIR / "media")))
 
+# --- Media storage ----------------------------------------------------------
+# Originals, renditions and report files go through default_storage only, so
+# web and workers need not share a disk. With AWS_STORAGE_BUCKET_NAME set they
+# live in that S3-compatible bucket (AWS_S3_ENDPOINT_URL, AWS_ACCESS_KEY_ID,
+# AWS_SECRET_ACCESS_KEY, AWS_S3_REGION_NAME: django-storages' names), else
+# under MEDIA_ROOT. Downloads are owner-checked by our views, which stream the
+# file or, with MEDIA_DOWNLOAD_REDIRECT on, redirect to a presigned URL valid
+# MEDIA_DOWNLOAD_EXPIRE seconds (the browser must reach the bucket's endpoint).
+MEDIA_DOWNLOAD_EXPIRE = env.int("MEDIA_DOWNLOAD_EXPIRE", default=300)
+MEDIA_DOWNLOAD_REDIRECT = config.flag("MEDIA_DOWNLOAD_REDIRECT", default=False)
+STORAGES = {
+    "default": config.media_storage(download_expire=MEDIA_DOWNLOAD_EXPIRE),
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+
 # --- Images -----------------------------------------------------------------
 # What an upload may be (checked from the content), and the renditions a worker
 # makes of it. op: crop (fill the box), fit (inside the box, never upscaled),

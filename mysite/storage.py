@@ -1,11 +1,116 @@
-"""Helpers for files in the default storage."""
+"""Files in the default storage: local files or an S3-compatible bucket, the same code.
 
+Web and workers may run on different hosts that share no disk, so every file
+is read and written here, through ``default_storage`` (never a path under
+MEDIA_ROOT). Errors of the storage itself (a bucket that does not answer,
+refused credentials, a full disk) become ``StorageUnavailable``: a page answers
+503 and a task retries. A file that is not there is ``FileNotFoundError``.
+"""
+
+import logging
+from functools import partial
+
+from botocore.exceptions import BotoCoreError, ClientError
+from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
+from django.db import models, transaction
+from django.db.models.fields.files import FieldFile
+from django.db.models.signals import post_delete
+from django.http import FileResponse, Http404, HttpResponseRedirect
+from django.utils.http import content_disposition_header
+
+logger = logging.getLogger(__name__)
+
+# What a storage backend raises when the storage, not the file, is the problem.
+STORAGE_ERRORS = (OSError, BotoCoreError, ClientError)
+
+
+class StorageUnavailable(Exception):
+    """The media storage failed in a way that may pass (retry, or answer 503)."""
+
+
+def _unavailable(action: str, name: str, exc: Exception) -> StorageUnavailable:
+    return StorageUnavailable(f"could not {action} {name}: {type(exc).__name__}: {exc}")
+
+
+def _missing(exc: Exception) -> bool:
+    if isinstance(exc, FileNotFoundError):
+        return True
+    status = getattr(exc, "response", {}).get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return isinstance(exc, ClientError) and status == 404  # noqa: PLR2004
+
+
+def file_save(name: str, data: bytes) -> str:
+    """Store ``data`` under ``name`` (or a free name near it); returns the stored name."""
+    try:
+        return default_storage.save(name, ContentFile(data))
+    except STORAGE_ERRORS as exc:
+        raise _unavailable("write", name, exc) from exc
 
 
 def file_replace(name: str, data: bytes) -> str:
     """Write ``data`` under ``name``, replacing what was there (storage would otherwise
     save a renamed copy); returns the stored name. Re-running work leaves one file."""
-    default_storage.delete(name)
-    return default_storage.save(name, ContentFile(data))
+    try:
+        default_storage.delete(name)
+        return default_storage.save(name, ContentFile(data))
+    except STORAGE_ERRORS as exc:
+        raise _unavailable("write", name, exc) from exc
+
+
+def file_read(name: str) -> bytes:
+    """The stored bytes; ``FileNotFoundError`` if there is no such file."""
+    try:
+        with default_storage.open(name, "rb") as stored:
+            return stored.read()
+    except STORAGE_ERRORS as exc:
+        if _missing(exc):
+            raise FileNotFoundError(name) from exc
+        raise _unavailable("read", name, exc) from exc
+
+
+def file_delete(name: str) -> None:
+    """Delete a stored file; one that is already gone is fine, a failure is logged."""
+    if not name:
+        return
+    try:
+        default_storage.delete(name)
+    except STORAGE_ERRORS as exc:
+        if not _missing(exc):
+            logger.warning("could not delete %s: %s: %s", name, type(exc).__name__, exc)
+
+
+def file_response(stored: FieldFile, *, filename: str, as_attachment: bool):
+    """A download of a file the caller has already checked the user may have.
+
+    Streams it from storage (404 if the file is gone); with MEDIA_DOWNLOAD_REDIRECT
+    (and a bucket), a redirect to a presigned URL valid MEDIA_DOWNLOAD_EXPIRE seconds.
+    """
+    if settings.MEDIA_DOWNLOAD_REDIRECT and hasattr(default_storage, "bucket_name"):
+        disposition = content_disposition_header(as_attachment, filename)
+        url = default_storage.url(
+            stored.name,
+            parameters={"ResponseContentDisposition": disposition},
+            expire=settings.MEDIA_DOWNLOAD_EXPIRE,
+        )
+        return HttpResponseRedirect(url)
+    try:
+        handle = default_storage.open(stored.name, "rb")
+    except STORAGE_ERRORS as exc:
+        if _missing(exc):
+            raise Http404("The file is missing.") from exc
+        raise _unavailable("read", stored.name, exc) from exc
+    return FileResponse(handle, as_attachment=as_attachment, filename=filename)
+
+
+def delete_files_with_rows(model: type[models.Model], *fields: str) -> None:
+    """When a ``model`` row is deleted (one, a queryset, or by cascade), delete the
+    files in its ``fields`` after the transaction commits: a rollback keeps them."""
+
+    def receiver(sender, instance, using, **kwargs) -> None:
+        names = [getattr(instance, field).name for field in fields]
+        for name in filter(None, names):
+            transaction.on_commit(partial(file_delete, name), using=using)
+
+    post_delete.connect(receiver, sender=model, weak=False, dispatch_uid=f"files:{model._meta}")

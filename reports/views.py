@@ -2,12 +2,13 @@ from functools import wraps
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import FileResponse, Http404, JsonResponse
+from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
+from mysite.storage import file_response
 from reports import services
 from reports.forms import GenerateReportForm
 from reports.models import Report
@@ -80,10 +81,10 @@ def report_csv(request, report_id: int):
     return _report_file(report_id, "csv_file", as_attachment=True)
 
 
-def _report_file(report_id: int, field: str, *, as_attachment: bool) -> FileResponse:
+def _report_file(report_id: int, field: str, *, as_attachment: bool):
     report = get_object_or_404(Report, pk=report_id)
     stored = getattr(report, field)
     if not stored:
         raise Http404("The report has no such file yet.")
     name = stored.name.rsplit("/", 1)[-1]
-    return FileResponse(stored.open("rb"), as_attachment=as_attachment, filename=name)
+    return file_response(stored, filename=name, as_attachment=as_attachment)

@@ -10,6 +10,7 @@ import gc
 import os
 import socket
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import quote, urlencode
@@ -17,7 +18,10 @@ from urllib.parse import quote, urlencode
 import pytest
 from celery.contrib.testing.worker import start_worker
 from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 
+from mysite import config
 from mysite.celery import app as celery_app
 
 IN_CI = os.environ.get("CI") == "true"
@@ -136,11 +140,44 @@ def broker_down():
         reset_pools()
 
 
+class Media:
+    """The files of one test, read through ``default_storage``: local files or the bucket."""
+
+    def names(self, folder: str = "") -> list[str]:
+        """Every stored file name under ``folder``, sorted."""
+        try:
+            folders, files = default_storage.listdir(folder)
+        except FileNotFoundError:
+            return []
+        prefix = f"{folder.rstrip('/')}/" if folder else ""
+        found = [f"{prefix}{name}" for name in files]
+        for sub in folders:
+            found += self.names(f"{prefix}{sub}")
+        return sorted(found)
+
+    def read(self, name: str) -> bytes:
+        with default_storage.open(name, "rb") as stored:
+            return stored.read()
+
+    def write(self, name: str, data: bytes) -> None:
+        default_storage.delete(name)
+        default_storage.save(name, ContentFile(data))
+
+
 @pytest.fixture
-def media_root(settings, tmp_path):
-    """Uploaded and generated files go to a temporary folder for this test."""
-    settings.MEDIA_ROOT = tmp_path / "media"
-    return settings.MEDIA_ROOT
+def media(settings, tmp_path):
+    """This test's uploaded and generated files, apart from every other test's.
+
+    With local files (no bucket configured) they go to a temporary MEDIA_ROOT;
+    with a bucket (CI runs the suite on SeaweedFS), under a key prefix of its own.
+    """
+    default = settings.STORAGES["default"]
+    if default["BACKEND"] == config.S3_STORAGE:
+        options = {**default["OPTIONS"], "location": f"tests/{uuid.uuid4().hex}"}
+        settings.STORAGES = {**settings.STORAGES, "default": {**default, "OPTIONS": options}}
+    else:
+        settings.MEDIA_ROOT = tmp_path / "media"
+    return Media()
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 def test_uploaded_picture_gets_its_thumbnail_without_a_reload(
-    live_server, celery_worker, user, page, tmp_path, media_root
+    live_server, celery_worker, user, page, tmp_path, media
 ):
     # given: a logged-in user with a picture on disk
     photo = tmp_path / "sunset.jpg"

@@ -25,7 +25,7 @@ def last_months_orders():
 # Rows are made in fixtures listed before `page`: once Playwright runs, the ORM
 # in this thread would open a connection nobody closes.
 def test_generate_a_report_from_the_page_and_see_the_chart(
-    live_server, celery_worker, staff_user, last_months_orders, page, media_root
+    live_server, celery_worker, staff_user, last_months_orders, page, media
 ):
     # given: staff, and last month's sales
     log_in(page, live_server, username="carol", password="carol-password-1")

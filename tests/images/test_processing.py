@@ -29,7 +29,7 @@ def wait_status(image_id: int, *statuses: str) -> Image:
     )
 
 
-def test_api_upload_becomes_renditions_on_disk(client, user, celery_worker, media_root):
+def test_api_upload_becomes_renditions_on_disk(client, user, celery_worker, media):
     # given
     client.force_login(user)
 
@@ -46,10 +46,11 @@ def test_api_upload_becomes_renditions_on_disk(client, user, celery_worker, medi
     assert set(renditions) == set(EXPECTED)
     for spec, (image_format, size) in EXPECTED.items():
         rendition = renditions[spec]
-        with PILImage.open(media_root / rendition.file.name) as stored:
+        data = media.read(rendition.file.name)
+        with PILImage.open(io.BytesIO(data)) as stored:
             assert (stored.format, stored.size) == (image_format, size), spec
         assert (rendition.width, rendition.height) == size
-        assert rendition.bytes == (media_root / rendition.file.name).stat().st_size
+        assert rendition.bytes == len(data)
 
     body = client.get(response.json()["status_url"]).json()
     assert body["status"] == "ready"
@@ -59,7 +60,7 @@ def test_api_upload_becomes_renditions_on_disk(client, user, celery_worker, medi
     assert PILImage.open(io.BytesIO(b"".join(download.streaming_content))).format == "WEBP"
 
 
-def test_reprocessing_replaces_renditions(user, celery_worker, media_root):
+def test_reprocessing_replaces_renditions(user, celery_worker, media):
     [image], _ = services.images_upload(owner=user, uploads=[upload(picture())])
     wait_status(image.pk, "ready")
     first = {r.spec: r.file.name for r in Rendition.objects.filter(image=image)}
@@ -69,15 +70,18 @@ def test_reprocessing_replaces_renditions(user, celery_worker, media_root):
 
     # then: the same files, no second set
     assert {r.spec: r.file.name for r in Rendition.objects.filter(image=image)} == first
-    files = sorted(p.name for p in (media_root / "images" / "renditions" / str(image.pk)).iterdir())
-    assert files == ["display.jpg", "thumbnail.jpg", "watermarked.jpg", "webp.webp"]
+    folder = f"images/renditions/{image.pk}"
+    assert media.names(folder) == [
+        f"{folder}/{name}"
+        for name in ["display.jpg", "thumbnail.jpg", "watermarked.jpg", "webp.webp"]
+    ]
 
 
-def test_an_undecodable_original_fails_with_a_reason_and_no_retry(user, celery_worker, media_root):
+def test_an_undecodable_original_fails_with_a_reason_and_no_retry(user, celery_worker, media):
     # given: a stored original that went bad after the upload was checked
     [image], _ = services.images_upload(owner=user, uploads=[upload(picture())])
     wait_status(image.pk, "ready")
-    (media_root / image.original.name).write_bytes(b"not an image any more")
+    media.write(image.original.name, b"not an image any more")
 
     # when
     result = services.images_process_batch(images=[image])

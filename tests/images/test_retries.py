@@ -3,6 +3,7 @@
 import pytest
 from django.core.files.storage import default_storage
 
+import mysite.storage
 from images import services
 from images.models import Image
 from images.tasks import process_image
@@ -22,21 +23,30 @@ def test_retry_delay_grows_with_jitter_and_stays_capped(retries, settings):
     assert max(delays) < settings.TASK_VISIBILITY_TIMEOUT
 
 
+class FlakyStorage:
+    """The real storage, but rendition writes fail with an I/O error ``n`` times."""
+
+    def __init__(self, real):
+        self.real = real
+        self.calls = {"failures_left": 0, "attempts": 0}
+
+    def __getattr__(self, name):
+        return getattr(self.real, name)
+
+    def save(self, name, content, **kwargs):
+        self.calls["attempts"] += 1
+        if "renditions" in name and self.calls["failures_left"] > 0:
+            self.calls["failures_left"] -= 1
+            raise OSError(5, "Input/output error")
+        return self.real.save(name, content, **kwargs)
+
+
 @pytest.fixture
 def flaky_storage(monkeypatch):
-    """Rendition writes fail with an I/O error the first ``n`` times (a storage hiccup)."""
-    real_save = default_storage.save
-    calls = {"failures_left": 0, "attempts": 0}
-
-    def save(name, content, **kwargs):
-        calls["attempts"] += 1
-        if "renditions" in name and calls["failures_left"] > 0:
-            calls["failures_left"] -= 1
-            raise OSError(5, "Input/output error")
-        return real_save(name, content, **kwargs)
-
-    monkeypatch.setattr(default_storage, "save", save)
-    return calls
+    """A storage hiccup: where our code writes files, the first writes fail."""
+    flaky = FlakyStorage(default_storage)
+    monkeypatch.setattr(mysite.storage, "default_storage", flaky)
+    return flaky.calls
 
 
 @pytest.mark.django_db(transaction=True)

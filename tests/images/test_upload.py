@@ -10,11 +10,7 @@ from tests.factories import picture, upload
 pytestmark = pytest.mark.django_db
 
 
-def files_under(root) -> list:
-    return sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []
-
-
-def test_upload_stores_the_original_under_a_generated_name(user, media_root):
+def test_upload_stores_the_original_under_a_generated_name(user, media):
     # when
     [image], batch = services.images_upload(
         owner=user, uploads=[upload(picture(), name="../../etc/passwd.jpg")]
@@ -28,7 +24,7 @@ def test_upload_stores_the_original_under_a_generated_name(user, media_root):
     assert image.original.name.startswith("images/originals/")
     assert ".." not in image.original.name
     assert "passwd" not in image.original.name
-    assert files_under(media_root) == [media_root / image.original.name]
+    assert media.names() == [image.original.name]
     assert image.task_id
 
 
@@ -64,26 +60,26 @@ def test_several_files_become_one_batch(user, django_capture_on_commit_callbacks
         (picture(image_format="BMP"), "old.bmp", "old.bmp: BMP images are not accepted"),
     ],
 )
-def test_bad_files_are_refused_and_leave_nothing(user, media_root, data, name, message):
+def test_bad_files_are_refused_and_leave_nothing(user, media, data, name, message):
     with pytest.raises(services.ImageRejected) as refused:
         services.images_upload(owner=user, uploads=[upload(data, name=name)])
 
     assert str(refused.value).startswith(message)
     assert Image.objects.count() == 0
-    assert files_under(media_root) == []
+    assert media.names() == []
 
 
-def test_one_bad_file_refuses_the_whole_upload(user, media_root):
+def test_one_bad_file_refuses_the_whole_upload(user, media):
     with pytest.raises(services.ImageRejected, match=r"bad\.jpg: "):
         services.images_upload(
             owner=user, uploads=[upload(picture()), upload(b"nope", name="bad.jpg")]
         )
 
     assert Image.objects.count() == 0
-    assert files_under(media_root) == []
+    assert media.names() == []
 
 
-def test_too_large_and_too_many_pixels_are_refused(user, settings, media_root):
+def test_too_large_and_too_many_pixels_are_refused(user, settings, media):
     settings.IMAGE_MAX_UPLOAD_BYTES = 1000
     with pytest.raises(services.ImageRejected, match="larger than"):
         services.images_upload(owner=user, uploads=[upload(picture())])
@@ -93,7 +89,7 @@ def test_too_large_and_too_many_pixels_are_refused(user, settings, media_root):
     with pytest.raises(services.ImageRejected, match="640x480 pixels; at most 100,000"):
         services.images_upload(owner=user, uploads=[upload(picture())])
 
-    assert files_under(media_root) == []
+    assert media.names() == []
 
 
 def test_upload_page_shows_the_reason(client, user):
@@ -167,14 +163,14 @@ def test_another_users_image_is_404_everywhere(client, user, other_user):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_broker_down_refuses_the_upload_and_keeps_nothing(client, user, broker_down, media_root):
+def test_broker_down_refuses_the_upload_and_keeps_nothing(client, user, broker_down, media):
     client.force_login(user)
 
     response = client.post(reverse("images:api-create"), {"file": upload(picture())})
 
     assert response.status_code == 503
     assert Image.objects.count() == 0
-    assert files_under(media_root) == []
+    assert media.names() == []
 
 
 def test_gallery_and_detail_pages_render_for_the_owner(client, user):

@@ -72,7 +72,7 @@ def test_mark_read_needs_post(client, user):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_finished_report_tells_whoever_asked(client, staff_user, celery_worker, media_root):
+def test_a_finished_report_tells_whoever_asked(client, staff_user, celery_worker, media):
     client.force_login(staff_user)
 
     client.post(reverse("reports:list"), {"period": "daily"})

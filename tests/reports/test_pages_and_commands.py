@@ -16,7 +16,7 @@ from reports.models import Order, Report
 from reports.tasks import generate_sales_report
 from tests.conftest import wait_for
 
-pytestmark = pytest.mark.usefixtures("media_root")
+pytestmark = pytest.mark.usefixtures("media")
 
 
 @pytest.fixture

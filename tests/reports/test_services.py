@@ -151,7 +151,7 @@ def test_frame_fills_missing_days_with_zero_and_averages_seven_days():
 
 
 @pytest.mark.django_db
-def test_an_empty_period_gives_a_valid_report_that_says_so(media_root):
+def test_an_empty_period_gives_a_valid_report_that_says_so(media):
     report = Report.objects.create(
         period="weekly", start_date=date(2026, 11, 9), end_date=date(2026, 11, 15)
     )
@@ -161,15 +161,15 @@ def test_an_empty_period_gives_a_valid_report_that_says_so(media_root):
     assert report.status == Report.Status.READY
     assert report.summary["orders"] == 0
     assert report.summary["message"] == "There were no sales in this period."
-    csv = (media_root / report.csv_file.name).read_text().splitlines()
+    csv = media.read(report.csv_file.name).decode().splitlines()
     assert csv[0] == "date,orders,sales,sales_7d_avg"
     assert len(csv) == 8
     assert csv[1] == "2026-11-09,0,0.00,0.00"
-    assert (media_root / report.chart.name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert media.read(report.chart.name)[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.mark.django_db
-def test_regenerating_replaces_the_report_and_its_files(media_root):
+def test_regenerating_replaces_the_report_and_its_files(media):
     order(timezone.now() - timedelta(days=40), "10.00")
     first = services.report_request(period="monthly", start=date(2026, 10, 1))
     again = services.report_request(period="monthly", start=date(2026, 10, 15))
@@ -178,4 +178,4 @@ def test_regenerating_replaces_the_report_and_its_files(media_root):
     assert Report.objects.count() == 1
     services.report_generate(report_id=first.pk)
     services.report_generate(report_id=first.pk)
-    assert len(list((media_root / "reports" / str(first.pk)).iterdir())) == 2
+    assert len(media.names(f"reports/{first.pk}")) == 2
