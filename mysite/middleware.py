@@ -1,5 +1,7 @@
 """Turn an unreachable broker or media storage into a clear 503, not a 500 traceback."""
 
+import logging
+
 from django.http import JsonResponse
 from django.template.response import TemplateResponse
 from django.urls import resolve, reverse
@@ -8,6 +10,8 @@ from kombu.exceptions import OperationalError
 
 from mysite.enqueue import BrokerUnavailable
 from mysite.storage import StorageUnavailable
+
+logger = logging.getLogger(__name__)
 
 MESSAGE = "The task queue is unavailable right now. Nothing was started; please try again shortly."
 STORAGE_MESSAGE = (
@@ -29,6 +33,9 @@ class BrokerUnavailableMiddleware:
             message = MESSAGE
         else:
             return None
+        logger.warning(
+            "%s %s: 503: %s: %s", request.method, request.path, type(exception).__name__, exception
+        )
         if request.path.startswith("/api/") or not request.accepts("text/html"):
             return JsonResponse({"error": message}, status=503)
         response = TemplateResponse(

@@ -138,8 +138,8 @@ def start(directory: Path, *, detach: bool = False) -> SeaweedFS:
         f"-s3.config={config}",
         "-s3.port.iceberg=0",
         "-s3.port.lance=0",
-        "-volume.max=20",
-        "-master.volumeSizeLimitMB=64",
+        "-volume.max=200",  # each bucket is a collection with volumes of its own
+        "-master.volumeSizeLimitMB=32",
         *(f"-{name}={port}" for name, port in ports.items()),
     ]
     log = (directory / "weed.log").open("wb")

@@ -44,11 +44,12 @@ SMOKE_REDIS_DB = 15  # its own: the suite's in-process worker must not take thes
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def smoke_broker() -> str:
+def smoke_broker(db: int = SMOKE_REDIS_DB) -> str:
+    """A Redis database of the test's own on the configured Redis (needs PostgreSQL too)."""
     url = settings.CELERY_BROKER_URL
     require(url.startswith("redis://"), "the smoke test needs Redis (CELERY_BROKER_URL)")
     require(connection.vendor == "postgresql", "the smoke test needs PostgreSQL (DATABASE_URL)")
-    return url.rsplit("/", 1)[0] + f"/{SMOKE_REDIS_DB}"
+    return url.rsplit("/", 1)[0] + f"/{db}"
 
 
 class Site:
@@ -75,15 +76,16 @@ class Site:
         self.jar = http.cookiejar.CookieJar()
         self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar))
 
-    def start(self, role: str, command: list[str]) -> None:
+    def start(self, role: str, command: list[str], cwd: Path = ROOT, **env: str) -> None:
+        """Run ``command`` as ``role``, in ``cwd``, with ``env`` over the site's variables."""
         metrics = self.tmp / f"metrics-{role}"  # one folder per parent process
         metrics.mkdir(exist_ok=True)
         executable = BIN / command[0]
         log = (self.tmp / f"{role}.log").open("w")
         self.processes[role] = subprocess.Popen(  # noqa: S603  (the compose file's command)
             [str(executable), *command[1:]],
-            cwd=ROOT,
-            env={**self.env, "PROMETHEUS_MULTIPROC_DIR": str(metrics)},
+            cwd=cwd,
+            env={**self.env, "PROMETHEUS_MULTIPROC_DIR": str(metrics), **env},
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own group: a kill reaches its children too
