@@ -294,7 +294,9 @@ def reports_catch_up(
     """
     from django_celery_beat.models import PeriodicTask
 
-    now = now or timezone.now()
+    # In UTC: aware arithmetic in a local zone is wall-clock arithmetic, and
+    # 03:29 CEST less 30 minutes would be 02:59, a time that did not happen.
+    cutoff = (now or timezone.now()).astimezone(UTC) - grace
     slots: dict[str, datetime] = {}
     scheduled = PeriodicTask.objects.filter(
         task="reports.tasks.generate_sales_report", enabled=True, crontab__isnull=False
@@ -303,8 +305,10 @@ def reports_catch_up(
         period = _scheduled_period(periodic_task.kwargs)
         if period is None:
             continue
-        slot = _crontab_last_slot(periodic_task.crontab.schedule, before=now - grace)
-        if slot is not None and (period not in slots or slot > slots[period]):
+        slot = _crontab_last_slot(periodic_task.crontab.schedule, before=cutoff)
+        if slot is not None and (
+            period not in slots or slot.timestamp() > slots[period].timestamp()
+        ):
             slots[period] = slot
 
     queued = []
