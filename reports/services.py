@@ -287,9 +287,9 @@ def reports_catch_up(
     the latest slot at least ``grace`` before ``now`` says which period its
     last run should have reported: the previous complete period as of that
     slot's day. A period with no report at all is requested; one with a report
-    in any status is left alone, so a disabled schedule stays off and a failed
-    report waits for staff. Beat down at 01:00, or the weekly 02:00 that does
-    not exist on spring-forward Sunday: the next run of this puts it right.
+    in any status is left alone (a failed report waits for staff), and a
+    disabled schedule is not looked at. Beat down at 01:00, say: the next run
+    of this puts it right.
     Only the latest period of each schedule: older gaps need `generate_report`.
     """
     from django_celery_beat.models import PeriodicTask
@@ -336,9 +336,10 @@ def _scheduled_period(kwargs: str) -> str | None:
 def _crontab_last_slot(schedule: crontab, *, before: datetime) -> datetime | None:
     """The latest time at or before ``before`` that ``schedule`` names, in its time zone.
 
-    A wall time that does not exist (the spring-forward gap) counts at the
-    instant the gap begins; a wall time that happens twice (fall-back) counts
-    at its first occurrence: the instants celery's crontab fires at.
+    A wall time that does not exist (the spring-forward gap) is read with the
+    offset before the change (PEP 495 fold=0: 02:30 is 03:30 CEST), one that
+    happens twice (fall-back) at its first occurrence: the instants celery's
+    crontab fires at.
     Day of month, month and day of week must all match, as in celery.
     """
     zone = getattr(schedule, "tz", None) or timezone.get_default_timezone()
