@@ -1,12 +1,14 @@
 """Sales reports: periods, aggregation in the database, pandas shaping, CSV and chart."""
 
+import json
 import logging
 import time
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pandas as pd
+from celery.schedules import crontab
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Count, Sum
@@ -23,6 +25,7 @@ from reports.models import Order, Report
 logger = logging.getLogger(__name__)
 
 CENT = Decimal("0.01")
+CRONTAB_LOOKBACK_DAYS = 400  # a slot is searched for this far back: a yearly one is found
 
 
 class ReportRejected(ValueError):
@@ -84,8 +87,6 @@ def report_request(
     *, period: str, start: date | None = None, end: date | None = None, user=None
 ) -> Report:
     """Validate a request and queue the report; the same period replaces its old report."""
-    from reports.tasks import generate_sales_report as generate_sales_report_task
-
     first, last = period_bounds(period=period, start=start, end=end)
     with transaction.atomic():
         report, _ = Report.objects.update_or_create(
@@ -94,12 +95,38 @@ def report_request(
             end_date=last,
             defaults={"status": Report.Status.PENDING, "error": "", "requested_by": user},
         )
-        kwargs = {"period": period, "start": first.isoformat()}
-        if period == Report.Period.CUSTOM:
-            kwargs["end"] = last.isoformat()
-        report.task_id = enqueue(generate_sales_report_task, kwargs=kwargs)
-        report.save(update_fields=["task_id"])
+        _report_enqueue(report)
     return report
+
+
+def report_request_if_missing(*, period: str, start: date) -> Report | None:
+    """Queue the report of the period containing ``start`` unless it has one already.
+
+    Any report of the period counts, whatever its status: a pending or running
+    one is not queued twice, a failed one is left for staff to look at. The
+    unique constraint decides a race: of two callers at once, one creates the
+    row and queues it, the other waits for that commit and gets None.
+    """
+    first, last = period_bounds(period=period, start=start)
+    with transaction.atomic():
+        report, created = Report.objects.get_or_create(
+            period=period, start_date=first, end_date=last
+        )
+        if not created:
+            return None
+        _report_enqueue(report)
+    return report
+
+
+def _report_enqueue(report: Report) -> None:
+    """Queue the task for ``report`` on commit; the task id is stored on the row."""
+    from reports.tasks import generate_sales_report as generate_sales_report_task
+
+    kwargs = {"period": report.period, "start": report.start_date.isoformat()}
+    if report.period == Report.Period.CUSTOM:
+        kwargs["end"] = report.end_date.isoformat()
+    report.task_id = enqueue(generate_sales_report_task, kwargs=kwargs)
+    report.save(update_fields=["task_id"])
 
 
 def report_prepare(*, period: str, start: str | None, end: str | None, task_id: str) -> Report:
@@ -245,6 +272,94 @@ def report_fail(*, report_id: int, reason: str) -> None:
     )
 
 
+# The catch-up looks at a schedule's latest slot once it is this old: by then
+# the run beat sent has made its report row (the task's first step).
+CATCH_UP_GRACE = timedelta(minutes=30)
+SCHEDULED_PERIODS = (Report.Period.DAILY, Report.Period.WEEKLY, Report.Period.MONTHLY)
+
+
+def reports_catch_up(
+    *, now: datetime | None = None, grace: timedelta = CATCH_UP_GRACE
+) -> list[Report]:
+    """Queue the scheduled reports beat did not send; return the reports queued.
+
+    For each enabled report schedule (staff's crontab, as edited in the admin),
+    the latest slot at least ``grace`` before ``now`` says which period its
+    last run should have reported: the previous complete period as of that
+    slot's day. A period with no report at all is requested; one with a report
+    in any status is left alone (a failed report waits for staff), and a
+    disabled schedule is not looked at. Beat down at 01:00, say: the next run
+    of this puts it right.
+    Only the latest period of each schedule: older gaps need `generate_report`.
+    """
+    from django_celery_beat.models import PeriodicTask
+
+    # In UTC: aware arithmetic in a local zone is wall-clock arithmetic, and
+    # 03:29 CEST less 30 minutes would be 02:59, a time that did not happen.
+    cutoff = (now or timezone.now()).astimezone(UTC) - grace
+    slots: dict[str, datetime] = {}
+    scheduled = PeriodicTask.objects.filter(
+        task="reports.tasks.generate_sales_report", enabled=True, crontab__isnull=False
+    ).select_related("crontab")
+    for periodic_task in scheduled:
+        period = _scheduled_period(periodic_task.kwargs)
+        if period is None:
+            continue
+        slot = _crontab_last_slot(periodic_task.crontab.schedule, before=cutoff)
+        if slot is not None and (
+            period not in slots or slot.timestamp() > slots[period].timestamp()
+        ):
+            slots[period] = slot
+
+    queued = []
+    for period, slot in sorted(slots.items()):
+        start, _ = period_bounds(period=period, today=slot.date())
+        report = report_request_if_missing(period=period, start=start)
+        if report is not None:
+            logger.warning(
+                "catch-up: no %s report for %s to %s (slot %s): queued report %s",
+                period, report.start_date, report.end_date, slot.isoformat(), report.pk,
+            )  # fmt: skip
+            queued.append(report)
+    return queued
+
+
+def _scheduled_period(kwargs: str) -> str | None:
+    """The period a scheduled report task's JSON kwargs name, if it is one beat schedules."""
+    try:
+        period = json.loads(kwargs or "{}").get("period")
+    except (ValueError, AttributeError):
+        return None
+    return period if period in SCHEDULED_PERIODS else None
+
+
+def _crontab_last_slot(schedule: crontab, *, before: datetime) -> datetime | None:
+    """The latest time at or before ``before`` that ``schedule`` names, in its time zone.
+
+    A wall time that does not exist (the spring-forward gap) is read with the
+    offset before the change (PEP 495 fold=0: 02:30 is 03:30 CEST), one that
+    happens twice (fall-back) at its first occurrence: the instants celery's
+    crontab fires at.
+    Day of month, month and day of week must all match, as in celery.
+    """
+    zone = getattr(schedule, "tz", None) or timezone.get_default_timezone()
+    limit = before.astimezone(UTC)
+    day = before.astimezone(zone).date()
+    for _ in range(CRONTAB_LOOKBACK_DAYS):
+        if (
+            day.month in schedule.month_of_year
+            and day.day in schedule.day_of_month
+            and day.isoweekday() % 7 in schedule.day_of_week
+        ):
+            for hour in sorted(schedule.hour, reverse=True):
+                for minute in sorted(schedule.minute, reverse=True):
+                    slot = datetime(day.year, day.month, day.day, hour, minute, tzinfo=zone)
+                    if slot.astimezone(UTC) <= limit:  # compare instants, not wall times
+                        return slot
+        day -= timedelta(days=1)
+    return None
+
+
 # The periodic tasks staff then edit in the admin (django-celery-beat). Times are
 # in TIME_ZONE. The report tasks take only their period: each run computes the
 # previous complete period itself.
@@ -266,5 +381,12 @@ SCHEDULES = [
         "task": "reports.tasks.generate_sales_report",
         "kwargs": {"period": "monthly"},
         "crontab": {"minute": "0", "hour": "3", "day_of_month": "1"},
+    },
+    {
+        # Queues what the three above missed (beat down, a DST gap): reports_catch_up.
+        "name": "Sales report catch-up",
+        "task": "reports.tasks.catch_up_reports",
+        "kwargs": {},
+        "crontab": {"minute": "45"},
     },
 ]
