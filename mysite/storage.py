@@ -8,6 +8,7 @@ refused credentials, a full disk) become ``StorageUnavailable``: a page answers
 """
 
 import logging
+import uuid
 from functools import partial
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -114,3 +115,48 @@ def delete_files_with_rows(model: type[models.Model], *fields: str) -> None:
             transaction.on_commit(partial(file_delete, name), using=using)
 
     post_delete.connect(receiver, sender=model, weak=False, dispatch_uid=f"files:{model._meta}")
+
+
+def storage_check(*, create_bucket: bool = False) -> str:
+    """Write, read back and delete a probe file in the media storage; returns where.
+
+    With ``create_bucket``, a bucket that does not exist yet is created first
+    (a deploy's migrate step). Raises ``StorageUnavailable`` with the reason.
+    """
+    where = _storage_where()
+    if create_bucket and hasattr(default_storage, "bucket_name"):
+        _bucket_create_if_missing()
+    probe = f"storage-check/{uuid.uuid4().hex}.txt"
+    data = b"mysite storage check"
+    name = file_save(probe, data)
+    try:
+        if file_read(name) != data:
+            raise StorageUnavailable(f"{where}: the probe file read back differently")
+    except FileNotFoundError as exc:
+        raise StorageUnavailable(f"{where}: the probe file vanished after it was written") from exc
+    finally:
+        file_delete(name)
+    return where
+
+
+def _storage_where() -> str:
+    if hasattr(default_storage, "bucket_name"):
+        endpoint = default_storage.endpoint_url or "AWS S3"
+        return f"bucket {default_storage.bucket_name} at {endpoint}"
+    return f"files under {settings.MEDIA_ROOT}"
+
+
+def _bucket_create_if_missing() -> None:
+    client = default_storage.connection.meta.client
+    try:
+        client.head_bucket(Bucket=default_storage.bucket_name)
+    except ClientError as exc:
+        if not _missing(exc):
+            raise _unavailable("reach", default_storage.bucket_name, exc) from exc
+        try:
+            client.create_bucket(Bucket=default_storage.bucket_name)
+        except STORAGE_ERRORS as create_error:
+            raise _unavailable("create", default_storage.bucket_name, create_error) from exc
+        logger.info("created bucket %s", default_storage.bucket_name)
+    except BotoCoreError as exc:
+        raise _unavailable("reach", default_storage.bucket_name, exc) from exc

@@ -136,6 +136,7 @@ def start(directory: Path, *, detach: bool = False) -> SeaweedFS:
         "-ip.bind=127.0.0.1",
         "-s3",
         f"-s3.config={config}",
+        "-s3.autoCreateBucket=false",  # as AWS: a missing bucket is an error
         "-s3.port.iceberg=0",
         "-s3.port.lance=0",
         "-volume.max=200",  # each bucket is a collection with volumes of its own

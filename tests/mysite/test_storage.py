@@ -2,13 +2,16 @@
 by our views, files deleted with their rows, and a storage that fails answered
 with 503 (pages) or retried (workers), leaving nothing half-written."""
 
+import io
 import urllib.error
 import urllib.request
+import uuid
 from datetime import date
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from celery import states
+from django.core.management import CommandError, call_command
 from django.db import transaction
 from django.urls import reverse
 from django_celery_results.models import TaskResult
@@ -193,3 +196,37 @@ def test_a_report_retries_while_storage_is_down_and_is_made_once_it_is_back(
     assert s3_bucket.keys(f"{s3_media}/") == sorted(
         f"{s3_media}/{name}" for name in (done.csv_file.name, done.chart.name)
     )
+
+
+def test_storage_check_creates_a_missing_bucket_when_asked(settings, s3_bucket):
+    # given: a bucket that does not exist yet
+    name = f"check-{uuid.uuid4().hex[:12]}"
+    missing = bucket_storage({**s3_bucket.environment, "AWS_STORAGE_BUCKET_NAME": name})
+    settings.STORAGES = {**settings.STORAGES, "default": missing}
+
+    # when / then: a plain check says what is wrong
+    with pytest.raises(CommandError, match="Media storage is not usable: could not write"):
+        call_command("storage_check")
+
+    # when: the deploy step creates it
+    out = io.StringIO()
+    call_command("storage_check", "--create-bucket", stdout=out)
+
+    # then
+    endpoint = s3_bucket.environment["AWS_S3_ENDPOINT_URL"]
+    assert out.getvalue() == f"Media storage works: bucket {name} at {endpoint}.\n"
+    assert s3_bucket.client().list_objects_v2(Bucket=name).get("KeyCount") == 0  # probe removed
+
+
+def test_storage_check_reports_a_broken_bucket(broken_bucket):
+    with pytest.raises(CommandError, match="Media storage is not usable: could not"):
+        call_command("storage_check", "--create-bucket")
+
+
+def test_storage_check_on_local_files(stored, settings):
+    out = io.StringIO()
+
+    call_command("storage_check", stdout=out)
+
+    assert out.getvalue().startswith("Media storage works: ")
+    assert stored.names() == []
