@@ -79,7 +79,7 @@ def test_docker_compose_validates_the_file(tmp_path):
 
     assert done.returncode == 0, done.stderr
     assert set(done.stdout.split()) == {
-        "postgres", "redis", "migrate", "web", "beat", "flower", *WORKERS,
+        "postgres", "redis", "s3", "migrate", "web", "beat", "flower", *WORKERS,
     }  # fmt: skip
 
     # and a missing secret is named, not silently empty
@@ -92,6 +92,7 @@ def test_docker_compose_validates_the_file(tmp_path):
 def docker_compose(binary: str, project: Path, *args: str) -> subprocess.CompletedProcess:
     """``docker-compose`` on our file, with ``project`` as the folder of its .env."""
     own = {"POSTGRES_PASSWORD", "POSTGRES_USER", "POSTGRES_DB", "FLOWER_BASIC_AUTH"}
+    own |= {name for name in os.environ if name.startswith("AWS_")}  # CI's own bucket
     return subprocess.run(  # noqa: S603  (a fixed command)
         [
             binary,
@@ -121,9 +122,11 @@ def test_every_role_is_there_once_and_waits_for_the_migration():
     assert services["migrate"]["depends_on"] == {
         "postgres": {"condition": "service_healthy"},
         "redis": {"condition": "service_healthy"},
+        "s3": {"condition": "service_healthy"},
     }
-    assert {"healthcheck", "volumes"} <= services["postgres"].keys()
-    assert {"healthcheck", "volumes"} <= services["redis"].keys()
+    for backing in ("postgres", "redis", "s3"):
+        assert {"healthcheck", "volumes"} <= services[backing].keys()
+    assert "storage_check --create-bucket" in services["migrate"]["command"][-1]
     assert "FLOWER_BASIC_AUTH" in services["flower"]["environment"]
 
 
@@ -162,6 +165,25 @@ def test_kubernetes_runs_the_same_command_lines():
     web = container("Deployment", "web")
     assert web["readinessProbe"]["httpGet"]["path"] == "/readyz/"
     assert web["livenessProbe"]["httpGet"]["path"] == "/healthz/"
+
+
+def test_no_process_of_the_site_needs_a_shared_disk():
+    """Media go to the bucket: only the backing services keep volumes."""
+    services, manifests = compose_services(), kubernetes()
+
+    with_volumes = sorted(name for name, service in services.items() if "volumes" in service)
+    assert with_volumes == ["postgres", "redis", "s3"]
+    app = services["web"]["environment"]
+    assert app["AWS_S3_ENDPOINT_URL"].endswith("http://s3:8333}")
+    assert "AWS_STORAGE_BUCKET_NAME" in app
+    for (kind, name), manifest in manifests.items():
+        if kind in {"Deployment", "Job"}:
+            volumes = manifest["spec"]["template"]["spec"].get("volumes", [])
+            assert all("emptyDir" in volume for volume in volumes), name
+    config = manifests["ConfigMap", "mysite-config"]["data"]
+    secret = manifests["Secret", "mysite-secrets"]["stringData"]
+    assert {"AWS_STORAGE_BUCKET_NAME", "AWS_S3_ENDPOINT_URL", "AWS_S3_REGION_NAME"} <= config.keys()
+    assert {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"} <= secret.keys()
 
 
 def test_kubernetes_runs_one_beat_and_scales_the_image_workers():
