@@ -27,6 +27,7 @@ def run(command: list[str], tmp_path, timeout: float = 60, **env) -> subprocess.
         key: value
         for key, value in os.environ.items()
         if key not in {"DATABASE_URL", "CELERY_BROKER_URL", "DEBUG", "SECRET_KEY"}
+        and not key.startswith("AWS_")  # CI's bucket
         # nor what other tests set for themselves (the browser tests' async escape hatch)
         and not key.startswith("DJANGO_")
     }
@@ -57,6 +58,28 @@ BAD = [
     (
         {"CELERY_BROKER_URL": "amqp://u:pw@mq:56x2//"},
         "CELERY_BROKER_URL is malformed (amqp://u:***@",
+    ),
+    ({"AWS_STORAGE_BUCKET_NAME": "My_Media"}, "AWS_STORAGE_BUCKET_NAME='My_Media' is not a bucket"),
+    ({"AWS_STORAGE_BUCKET_NAME": "m"}, "AWS_STORAGE_BUCKET_NAME='m' is not a bucket name"),
+    (
+        {"AWS_STORAGE_BUCKET_NAME": "media", "AWS_S3_ENDPOINT_URL": "seaweedfs:8333"},
+        "AWS_S3_ENDPOINT_URL is malformed ('seaweedfs:8333')",
+    ),
+    (
+        {"AWS_STORAGE_BUCKET_NAME": "media", "AWS_S3_ENDPOINT_URL": "http://s3:83x3"},
+        "AWS_S3_ENDPOINT_URL is malformed ('http://s3:83x3')",
+    ),
+    (
+        {"AWS_STORAGE_BUCKET_NAME": "media", "AWS_S3_REGION_NAME": "EU Central"},
+        "AWS_S3_REGION_NAME='EU Central' is not a region name",
+    ),
+    (
+        {"AWS_STORAGE_BUCKET_NAME": "media", "AWS_ACCESS_KEY_ID": "key"},
+        "AWS_SECRET_ACCESS_KEY is not set; set both keys or neither",
+    ),
+    (
+        {"AWS_S3_ENDPOINT_URL": "http://s3:8333"},
+        "AWS_S3_ENDPOINT_URL is set but AWS_STORAGE_BUCKET",
     ),
 ]
 
