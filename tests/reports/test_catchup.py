@@ -29,7 +29,7 @@ DAILY = ("daily", date(2026, 9, 15), date(2026, 9, 15))
 WEEKLY = ("weekly", date(2026, 8, 31), date(2026, 9, 6))  # the week complete on Sunday 13th
 MONTHLY = ("monthly", date(2026, 8, 1), date(2026, 8, 31))
 
-pytestmark = pytest.mark.usefixtures("media_root")
+pytestmark = pytest.mark.usefixtures("media")
 
 
 @pytest.fixture
