@@ -54,7 +54,8 @@ def file_replace(name: str, data: bytes) -> str:
     """Write ``data`` under ``name``, replacing what was there (storage would otherwise
     save a renamed copy); returns the stored name. Re-running work leaves one file."""
     try:
-        default_storage.delete(name)
+        if not getattr(default_storage, "file_overwrite", False):  # a bucket overwrites
+            default_storage.delete(name)
         return default_storage.save(name, ContentFile(data))
     except STORAGE_ERRORS as exc:
         raise _unavailable("write", name, exc) from exc
