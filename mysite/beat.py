@@ -306,6 +306,7 @@ class LeaseScheduler(DatabaseScheduler):
         path = Path(settings.BEAT_HEARTBEAT_FILE)
         data = {"holder": self.holder, "pid": os.getpid(), "role": self.role}
         try:
+            path.parent.mkdir(parents=True, exist_ok=True)
             temporary = path.with_name(f".{path.name}.{os.getpid()}")
             temporary.write_text(json.dumps(data))
             temporary.replace(path)
