@@ -165,7 +165,8 @@ class LeaseScheduler(DatabaseScheduler):
 
     @property
     def info(self) -> str:
-        return f"{super().info}\n    . lease -> {self.lease_seconds} s as {self.holder}"
+        lease = f"    . lease -> {self.lease_seconds} s as {self.holder}"
+        return f"{super().info}\n{lease}" if super().info else lease
 
     # -- the schedule ------------------------------------------------------------
 
