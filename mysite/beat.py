@@ -182,7 +182,8 @@ class LeaseScheduler(DatabaseScheduler):
 
     def _schedule_reload(self) -> None:
         """Read every schedule again (last_run_at as the last leader saved it)."""
-        if not self._setup_done:
+        if not self._setup_done:  # the database was down when beat started
+            self._initial_read = True
             super().setup_schedule()
             self._setup_done = True
         self._dirty.clear()
