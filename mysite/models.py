@@ -21,3 +21,20 @@ class UserTask(models.Model):
 
     def __str__(self) -> str:
         return f"{self.task_name}[{self.task_id}]"
+
+
+class BeatLease(models.Model):
+    """Which ``celery beat`` process sends the periodic tasks: the holder of this row.
+
+    Written only by ``mysite.beat`` in one conditional statement per tick; every
+    time in it is the database's clock (``Now()``), never a beat host's.
+    """
+
+    name = models.CharField(max_length=64, primary_key=True)
+    holder = models.CharField(max_length=255, blank=True)  # "<hostname>:<pid>"
+    acquired_at = models.DateTimeField()
+    renewed_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.holder or '-'} until {self.expires_at}"

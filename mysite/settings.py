@@ -342,7 +342,16 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # LOGGING above formats worker lines
 # Django's own rule instead (reuse up to CONN_MAX_AGE, drop broken ones).
 CELERY_DB_REUSE_MAX = 1000
 
-# Schedules live in the database and are edited in the admin.
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Schedules live in the database and are edited in the admin. Any number of
+# beats may run: the one holding the lease (a database row, mysite/beat.py)
+# sends, the others stand by and take over within BEAT_LEASE_SECONDS (plus one
+# tick, at most a third of it) of the leader dying; SIGTERM hands over at once.
+# The probe (manage.py beat_status) reads what this host's beat writes to
+# BEAT_HEARTBEAT_FILE each tick.
+CELERY_BEAT_SCHEDULER = "mysite.beat:LeaseScheduler"
+BEAT_LEASE_SECONDS = env.int("BEAT_LEASE_SECONDS", default=30)
+if BEAT_LEASE_SECONDS < 3:  # noqa: PLR2004  (a tick a second at least, three per lease)
+    raise config.ConfigError("BEAT_LEASE_SECONDS must be at least 3")
+BEAT_HEARTBEAT_FILE = Path(env("BEAT_HEARTBEAT_FILE", default=str(VAR_DIR / "beat.heartbeat")))
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_ENABLE_UTC = True

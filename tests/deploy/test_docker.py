@@ -1,5 +1,5 @@
 """The container files: docker compose validates them, and they say what the
-deployment needs (every role, one beat, workers that scale, ping and outlast
+deployment needs (every role, beats that stand by, workers that scale, ping and outlast
 their longest task, the same command lines in compose and Kubernetes)."""
 
 import os
@@ -186,12 +186,21 @@ def test_no_process_of_the_site_needs_a_shared_disk():
     assert {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"} <= secret.keys()
 
 
-def test_kubernetes_runs_one_beat_and_scales_the_image_workers():
+def test_kubernetes_runs_two_beats_and_scales_the_image_workers():
     manifests = kubernetes()
 
+    # two beats (one leads, one stands by: mysite/beat.py), a rollout that surges
     beat = manifests["Deployment", "beat"]["spec"]
-    assert beat["replicas"] == 1
-    assert beat["strategy"] == {"type": "Recreate"}
+    assert beat["replicas"] == 2
+    assert beat["strategy"]["type"] == "RollingUpdate"
+    probes = beat["template"]["spec"]["containers"][0]
+    assert probes["readinessProbe"]["exec"]["command"] == ["python", "manage.py", "beat_status"]
+    assert probes["livenessProbe"]["exec"]["command"] == [
+        "python", "manage.py", "beat_status", "--live",
+    ]  # fmt: skip
+    assert compose_services()["beat"]["healthcheck"]["test"] == [
+        "CMD-SHELL", "python manage.py beat_status",
+    ]  # fmt: skip
     hpa = manifests["HorizontalPodAutoscaler", "worker-images"]
     assert hpa["apiVersion"] == "autoscaling/v2"
     assert hpa["spec"]["scaleTargetRef"]["name"] == "worker-images"

@@ -185,7 +185,7 @@ def site(tmp_path):
         for role in ROLES:
             site.start(role, services_[role]["command"])
         wait_for(lambda: site.request("/readyz/")[0] == 200, timeout=90, what="gunicorn's /readyz/")
-        for role in WORKERS:  # each worker's own healthcheck, as Docker runs it
+        for role in (*WORKERS, "beat"):  # each one's own healthcheck, as Docker runs it
             wait_for(lambda role=role: site.healthcheck(role), timeout=90, what=f"{role} to ping")
         yield site
     finally:
