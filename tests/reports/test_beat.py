@@ -1,6 +1,6 @@
-"""A real beat process (django-celery-beat's DatabaseScheduler) notices schedule
-edits without a restart: disabling one task, disabling and re-enabling several
-in bulk, and changing an interval.
+"""A real beat process (the project's lease scheduler, a django-celery-beat
+DatabaseScheduler) notices schedule edits without a restart: disabling one
+task, disabling and re-enabling several in bulk, and changing an interval.
 
 Beat runs as a subprocess on the test database and the configured broker; the
 session's in-process worker runs what it sends and stores the results, whose
@@ -114,7 +114,7 @@ class Beat:
 
 @pytest.fixture
 def beat(transactional_db, celery_worker, tmp_path):
-    """``celery beat`` with the DatabaseScheduler on the test database and broker.
+    """``celery beat`` with the project's scheduler on the test database and broker.
 
     Stopped before the test database is flushed. Its log is printed on
     teardown: pytest shows it when the test failed.
@@ -124,10 +124,11 @@ def beat(transactional_db, celery_worker, tmp_path):
         "DATABASE_URL": database_url(settings.DATABASES["default"]),
         "CELERY_BROKER_URL": celery_app.conf.broker_url,
         "PYTHONUNBUFFERED": "1",
+        "BEAT_HEARTBEAT_FILE": str(tmp_path / "beat.heartbeat"),
     }
     command = [
         *(sys.executable, "-m", "celery", "-A", "mysite", "beat"),
-        *("-S", "django_celery_beat.schedulers:DatabaseScheduler"),
+        *("-S", settings.CELERY_BEAT_SCHEDULER),
         *("--max-interval", str(BEAT_MAX_INTERVAL), "-l", "INFO", "--pidfile="),
     ]
     log_path = tmp_path / "beat.log"
