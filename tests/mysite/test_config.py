@@ -58,6 +58,16 @@ BAD = [
         {"CELERY_BROKER_URL": "amqp://u:pw@mq:56x2//"},
         "CELERY_BROKER_URL is malformed (amqp://u:***@",
     ),
+    ({"RATE_LIMIT_REDIS_URL": "redis//cache"}, "RATE_LIMIT_REDIS_URL is malformed (redis//cache)"),
+    ({"RATE_LIMIT_REDIS_URL": "amqp://mq//"}, "RATE_LIMIT_REDIS_URL is malformed (amqp://mq//)"),
+    (
+        {"RATE_LIMIT_REDIS_URL": "redis://:hunter2@cache:63x9/0"},
+        "RATE_LIMIT_REDIS_URL is malformed (redis://:***@cache:63x9/0)",
+    ),
+    (
+        {"RATE_LIMIT_REDIS_URL": "redis://cache/one"},
+        "RATE_LIMIT_REDIS_URL has a bad Redis database",
+    ),
 ]
 
 
