@@ -167,6 +167,32 @@ def media_storage(*, download_expire: int = 300) -> dict:
     }
 
 
+def rate_limit_redis_url(*, broker: str) -> str | None:
+    """Where the provider rate limits live: RATE_LIMIT_REDIS_URL, else a Redis broker.
+
+    None (no Redis anywhere, e.g. the filesystem broker): each process keeps
+    its own buckets (mysite/ratelimit.py).
+    """
+    url = os.environ.get("RATE_LIMIT_REDIS_URL", "")
+    if not url:
+        return broker if urlsplit(broker).scheme.lower() in {"redis", "rediss"} else None
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  (raises ValueError on a bad port)
+    except ValueError as exc:
+        raise ConfigError(f"RATE_LIMIT_REDIS_URL is malformed ({_shown(url)}): {exc}.") from None
+    if "://" not in url or parts.scheme.lower() not in {"redis", "rediss"} or not parts.hostname:
+        raise ConfigError(
+            f"RATE_LIMIT_REDIS_URL is malformed ({_shown(url)}): expected redis://host:6379/0."
+        )
+    if parts.path.strip("/") and not parts.path.strip("/").isdigit():
+        raise ConfigError(
+            f"RATE_LIMIT_REDIS_URL has a bad Redis database {parts.path!r} ({_shown(url)}): "
+            "use a number, e.g. redis://host:6379/0."
+        )
+    return url
+
+
 def _shown(url: str) -> str:
     """The URL without its password, for messages and logs."""
     try:
@@ -187,6 +213,7 @@ def environment_check_or_exit() -> None:
         database(default="sqlite:///db.sqlite3")
         broker_url(default="filesystem://localhost/")
         media_storage()
+        rate_limit_redis_url(broker=broker_url(default="filesystem://localhost/"))
     except ConfigError as exc:
         sys.stderr.write(f"mysite: configuration error: {exc}\n")
         raise SystemExit(2) from None

@@ -200,9 +200,19 @@ NOTIFICATION_CHANNELS = {
 NOTIFICATION_MAX_RETRIES = 5
 NOTIFICATION_SMS_MAX_CHARS = env.int("NOTIFICATION_SMS_MAX_CHARS", default=480)  # 3 segments
 NOTIFICATION_BROADCAST_CHUNK = 500  # notifications per task when broadcasting
-# Messages per second one worker process sends on a channel when broadcasting
-# (providers throttle); a channel not listed is not paced.
+# Messages per second a channel sends (providers throttle), for the whole
+# deployment: every process, thread and host takes its turn from one token
+# bucket per channel in Redis (mysite/ratelimit.py), single sends and
+# broadcasts alike. Without Redis (filesystem broker) each process has its own.
+# A channel not listed is not limited.
 NOTIFICATION_RATE_LIMITS = {"sms": 20.0, "push": 100.0, "email": 50.0}
+# How many messages a channel may send at once after a quiet spell (the
+# bucket's size); a channel not listed here: one second's worth.
+NOTIFICATION_RATE_BURSTS: dict[str, float] = {}
+# A send waits in its thread at most this many seconds for its turn; a longer
+# wait re-schedules the task (a broadcast chunk: the rest of it) for later,
+# without using up its retries.
+NOTIFICATION_RATE_MAX_WAIT = 1.0
 
 # --- Payments ---------------------------------------------------------------
 # A payment waits this long for a row lock, then its task retries (backoff).
@@ -256,6 +266,9 @@ LOGGING = {
 # Broker. Embedded default: the filesystem transport under var/broker/, which
 # needs nothing installed; set redis://... or amqp://... for real work.
 CELERY_BROKER_URL = config.broker_url(default="filesystem://localhost/")
+# Provider rate limits (NOTIFICATION_RATE_LIMITS): RATE_LIMIT_REDIS_URL, else
+# the broker when it is Redis; None: per process.
+RATE_LIMIT_REDIS_URL = config.rate_limit_redis_url(broker=CELERY_BROKER_URL)
 BROKER_SCHEME = broker_transport(CELERY_BROKER_URL)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True  # a worker waits for the broker
 CELERY_BROKER_CONNECTION_TIMEOUT = 4

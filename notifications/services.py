@@ -1,8 +1,10 @@
 """Notifications: create (checked, deduplicated) and deliver (idempotent, classified errors)."""
 
 import logging
+import random
 import time
 import uuid
+from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -12,8 +14,10 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count, F, Q
 from django.utils import timezone
 
+from mysite import ratelimit
 from mysite.enqueue import enqueue
 from mysite.priorities import Priority
+from mysite.retry import RETRY_MAX_SECONDS, retry_delay
 from notifications.backends import (
     PermanentDeliveryError,
     TransientDeliveryError,
@@ -26,6 +30,15 @@ logger = logging.getLogger(__name__)
 
 class NotificationRejected(ValueError):
     """A notification we will not create; the message says why."""
+
+
+class RateLimited(Exception):
+    """Not sent: the channel has no turn free within a short wait. Nothing went
+    wrong: send again in ``countdown`` seconds (not a retry)."""
+
+    def __init__(self, channel: str, *, countdown: float):
+        super().__init__(f"{channel} rate limit: again in {countdown:.2f}s")
+        self.countdown = countdown
 
 
 def priority_parse(value) -> Priority:
@@ -129,23 +142,33 @@ def notification_send_to_username(*, username: str, **kwargs) -> Notification:
 FINAL = {Notification.Status.SENT, Notification.Status.FAILED, Notification.Status.CANCELLED}
 
 
-def notification_deliver(*, notification_id: int) -> Notification:
+def notification_deliver(*, notification_id: int, waits: int = 0) -> Notification:
     """Send one notification. Safe to run twice: a sent one is never sent again.
 
     Raises ``TransientDeliveryError`` for the task to retry; a permanent error
-    marks the notification failed.
+    marks the notification failed. Before the send the notification takes
+    its channel's turn under the rate limit: ``RateLimited`` if none is free
+    soon (``waits``: how often it waited already), ``RateLimiterUnavailable``
+    if the limiter is down; the notification stays queued as it was.
     """
-    with transaction.atomic():
-        notification = (
-            Notification.objects.select_for_update(of=("self",))  # not the user row
-            .select_related("recipient")
-            .get(pk=notification_id)
-        )
-        if notification.status in FINAL:
-            return notification
-        notification.status = Notification.Status.SENDING
-        notification.attempts += 1
-        notification.save(update_fields=["status", "attempts"])
+    try:
+        with transaction.atomic():
+            notification = (
+                Notification.objects.select_for_update(of=("self",))  # not the user row
+                .select_related("recipient")
+                .get(pk=notification_id)
+            )
+            if notification.status in FINAL:
+                return notification
+            # The turn as late as can be, so the provider sees the rate we keep;
+            # no turn: the transaction rolls back, nothing was written.
+            channel_turn_wait(channel=notification.channel, waits=waits)
+            notification.status = Notification.Status.SENDING
+            notification.attempts += 1
+            notification.save(update_fields=["status", "attempts"])
+    except ratelimit.RateLimiterUnavailable as exc:
+        Notification.objects.filter(pk=notification_id).update(last_error=str(exc))
+        raise
 
     try:
         address = recipient_address(channel=notification.channel, user=notification.recipient)
@@ -165,6 +188,37 @@ def notification_deliver(*, notification_id: int) -> Notification:
     )
     notification.refresh_from_db()
     return notification
+
+
+RATE_WAIT_DOUBLINGS = 5  # a send that keeps waiting comes back at most 32x max wait later
+
+
+def channel_rate_key(channel: str) -> str:
+    """The rate limiter's bucket for ``channel`` (one for the whole deployment)."""
+    return f"notifications:{channel}"
+
+
+def channel_turn_wait(*, channel: str, waits: int = 0) -> None:
+    """Take a turn of ``channel`` under NOTIFICATION_RATE_LIMITS, waiting for
+    one at most NOTIFICATION_RATE_MAX_WAIT seconds in this thread.
+
+    Raises ``RateLimited`` (with when to try again: later the more often this
+    send has waited, ``waits``, so a backlog is not polled ever faster) or
+    ``RateLimiterUnavailable``; either way nothing may be sent now.
+    """
+    rate = settings.NOTIFICATION_RATE_LIMITS.get(channel)
+    if not rate:
+        return
+    burst = settings.NOTIFICATION_RATE_BURSTS.get(channel) or max(rate, 1.0)
+    max_wait = settings.NOTIFICATION_RATE_MAX_WAIT
+    deadline = time.monotonic() + max_wait
+    while wait := ratelimit.acquire(channel_rate_key(channel), rate=rate, burst=burst):
+        if time.monotonic() + wait > deadline:
+            spread = max(max_wait, 1 / rate) * 2 ** min(waits, RATE_WAIT_DOUBLINGS)
+            countdown = min(wait + random.uniform(0, spread), RETRY_MAX_SECONDS)  # noqa: S311
+            raise RateLimited(channel, countdown=countdown)
+        # Waiters wake spread over one interval, not all at once.
+        time.sleep(wait + random.uniform(0, 1 / rate))  # noqa: S311
 
 
 def notification_fail(*, notification_id: int, reason: str) -> Notification:
@@ -274,33 +328,40 @@ def broadcast_send(
     return broadcast
 
 
-class Pace:
-    """At most ``per_second`` calls of ``wait()`` per second (None: no limit)."""
-
-    def __init__(self, per_second: float | None):
-        self.interval = 1 / per_second if per_second else 0.0
-        self.next_at = time.monotonic()
-
-    def wait(self) -> None:
-        if not self.interval:
-            return
-        now = time.monotonic()
-        if now < self.next_at:
-            time.sleep(self.next_at - now)
-        self.next_at = max(now, self.next_at) + self.interval
+CHUNK_WORK_SECONDS = 30  # a chunk that takes longer hands the rest to a new task
 
 
-def broadcast_deliver_chunk(*, broadcast_id: int, notification_ids: list[int]) -> list[int]:
-    """Deliver one chunk of a broadcast; return the ids that need a retry of their own.
+@dataclass
+class ChunkOutcome:
+    """What a chunk did not finish: ids to retry one by one (transient
+    provider errors), and the rest of the chunk to run later, after
+    ``rest_countdown`` s, having waited ``rest_waits`` times in a row."""
+
+    priority: int
+    retry_ids: list[int] = field(default_factory=list)
+    rest_ids: list[int] = field(default_factory=list)
+    rest_countdown: float = 0.0
+    rest_waits: int = 0
+
+
+def broadcast_deliver_chunk(
+    *, broadcast_id: int, notification_ids: list[int], waits: int = 0
+) -> ChunkOutcome:
+    """Deliver one chunk of a broadcast; return what is left to do.
 
     In-app messages are delivered with one UPDATE. Other channels go one by
-    one through ``notification_deliver`` (never sends twice); a transient error
-    hands that notification to the single-notification task and its retries.
+    one through ``notification_deliver`` (never sends twice, takes its turn
+    under the channel's rate limit); a transient error hands that
+    notification to the single-notification task and its retries. When the
+    channel has no turn free soon, the limiter is down or the chunk has worked
+    for CHUNK_WORK_SECONDS, the rest of the chunk is handed back to run later
+    (``waits``: how often this chunk waited already), so a thread is never
+    held for long.
     """
+    channel, priority = Broadcast.objects.values_list("channel", "priority").get(pk=broadcast_id)
+    outcome = ChunkOutcome(priority=priority)
     if not notification_ids:
-        return []
-    channel = Broadcast.objects.values_list("channel", flat=True).get(pk=broadcast_id)
-    retry_ids = []
+        return outcome
     if channel == Channel.IN_APP:
         Notification.objects.filter(
             pk__in=notification_ids, status=Notification.Status.QUEUED
@@ -308,15 +369,26 @@ def broadcast_deliver_chunk(*, broadcast_id: int, notification_ids: list[int]) -
             status=Notification.Status.SENT, sent_at=timezone.now(), attempts=F("attempts") + 1
         )
     else:
-        pace = Pace(settings.NOTIFICATION_RATE_LIMITS.get(channel))
-        for notification_id in notification_ids:
-            pace.wait()
+        deadline = time.monotonic() + CHUNK_WORK_SECONDS
+        for index, notification_id in enumerate(notification_ids):
+            if time.monotonic() > deadline:
+                outcome.rest_ids = notification_ids[index:]
+                break
             try:
-                notification_deliver(notification_id=notification_id)
+                notification_deliver(notification_id=notification_id, waits=waits)
             except TransientDeliveryError:
-                retry_ids.append(notification_id)
+                outcome.retry_ids.append(notification_id)
+            except (RateLimited, ratelimit.RateLimiterUnavailable) as exc:
+                if isinstance(exc, RateLimited):
+                    outcome.rest_countdown = exc.countdown
+                else:  # the project's backoff
+                    outcome.rest_countdown = retry_delay(waits)
+                    logger.warning("broadcast %s: %s", broadcast_id, exc)
+                outcome.rest_ids, outcome.rest_waits = notification_ids[index:], waits + 1
+                break
+            waits = 0  # this chunk is moving again
     broadcast_progress_update(broadcast_id=broadcast_id)
-    return retry_ids
+    return outcome
 
 
 def broadcast_progress_update(*, broadcast_id: int) -> Broadcast:

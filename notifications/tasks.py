@@ -3,22 +3,40 @@
 Routed to the `notifications` queue by CELERY_TASK_ROUTES (an I/O-bound pool).
 """
 
+import logging
+
 from celery import shared_task
+from celery.exceptions import Retry
 from django.conf import settings
 
 from mysite.enqueue import enqueue
+from mysite.ratelimit import RateLimiterUnavailable
 from mysite.retry import RETRY_MAX_SECONDS, retry_delay
 from notifications import services
 from notifications.backends import TransientDeliveryError
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(
     bind=True, max_retries=settings.NOTIFICATION_MAX_RETRIES, time_limit=60, soft_time_limit=50
 )
-def send_notification(self, notification_id: int) -> dict:
-    """Deliver one notification; transient errors retry with backoff (and Retry-After)."""
+def send_notification(self, notification_id: int, waits: int = 0) -> dict:
+    """Deliver one notification; transient errors retry with backoff (and Retry-After).
+
+    A send that waits for its channel's turn under the rate limit, or for the
+    limiter's Redis to come back (the project's backoff), runs this task again
+    later with the same id and without counting a retry: the retries are for
+    the provider's errors. ``waits`` counts those waits.
+    """
     try:
-        notification = services.notification_deliver(notification_id=notification_id)
+        notification = services.notification_deliver(notification_id=notification_id, waits=waits)
+    except services.RateLimited as exc:
+        raise _later(self, countdown=exc.countdown, waits=waits + 1) from None
+    except RateLimiterUnavailable as exc:
+        countdown = retry_delay(waits)
+        logger.warning("notification %s: %s; again in %.1fs", notification_id, exc, countdown)
+        raise _later(self, countdown=countdown, waits=waits + 1) from None
     except TransientDeliveryError as exc:
         if self.request.retries >= self.max_retries:
             notification = services.notification_fail(
@@ -33,6 +51,18 @@ def send_notification(self, notification_id: int) -> dict:
     return _outcome(notification)
 
 
+def _later(task, *, countdown: float, **kwargs) -> Retry:
+    """Publish ``task`` again to run in ``countdown`` s: the same id, the same
+    retry count (``Task.retry`` would add one), ``kwargs`` replaced. Returns
+    the ``Retry`` to raise (the task's state is RETRY meanwhile)."""
+    request = task.request
+    signature = task.signature_from_request(
+        request, kwargs=kwargs, countdown=countdown, retries=request.retries
+    )
+    signature.apply_async()
+    return Retry(when=countdown, sig=signature)
+
+
 def _outcome(notification) -> dict:
     if notification.broadcast_id:  # a broadcast's straggler: keep its progress true
         services.broadcast_progress_update(broadcast_id=notification.broadcast_id)
@@ -40,11 +70,33 @@ def _outcome(notification) -> dict:
 
 
 @shared_task(time_limit=5 * 60, soft_time_limit=4 * 60)
-def send_broadcast_chunk(broadcast_id: int, notification_ids: list[int]) -> dict:
-    """Deliver one chunk of a broadcast; transient failures go on as single tasks."""
-    retry_ids = services.broadcast_deliver_chunk(
-        broadcast_id=broadcast_id, notification_ids=notification_ids
+def send_broadcast_chunk(broadcast_id: int, notification_ids: list[int], waits: int = 0) -> dict:
+    """Deliver one chunk of a broadcast; transient failures go on as single tasks.
+
+    What the chunk hands back (no turn free soon under the rate limit, the
+    limiter down, worked long enough) goes on as a new chunk task.
+    """
+    outcome = services.broadcast_deliver_chunk(
+        broadcast_id=broadcast_id, notification_ids=notification_ids, waits=waits
     )
-    for notification_id in retry_ids:
-        enqueue(send_notification, args=[notification_id], countdown=retry_delay(0))
-    return {"broadcast": broadcast_id, "chunk": len(notification_ids), "retrying": len(retry_ids)}
+    for notification_id in outcome.retry_ids:
+        enqueue(
+            send_notification,
+            args=[notification_id],
+            countdown=retry_delay(0),
+            priority=outcome.priority,
+        )
+    if outcome.rest_ids:
+        enqueue(
+            send_broadcast_chunk,
+            args=[broadcast_id, outcome.rest_ids],
+            kwargs={"waits": outcome.rest_waits},
+            countdown=outcome.rest_countdown,
+            priority=outcome.priority,
+        )
+    return {
+        "broadcast": broadcast_id,
+        "chunk": len(notification_ids),
+        "retrying": len(outcome.retry_ids),
+        "later": len(outcome.rest_ids),
+    }

@@ -81,6 +81,16 @@ BAD = [
         {"AWS_S3_ENDPOINT_URL": "http://s3:8333"},
         "AWS_S3_ENDPOINT_URL is set but AWS_STORAGE_BUCKET",
     ),
+    ({"RATE_LIMIT_REDIS_URL": "redis//cache"}, "RATE_LIMIT_REDIS_URL is malformed (redis//cache)"),
+    ({"RATE_LIMIT_REDIS_URL": "amqp://mq//"}, "RATE_LIMIT_REDIS_URL is malformed (amqp://mq//)"),
+    (
+        {"RATE_LIMIT_REDIS_URL": "redis://:hunter2@cache:63x9/0"},
+        "RATE_LIMIT_REDIS_URL is malformed (redis://:***@cache:63x9/0)",
+    ),
+    (
+        {"RATE_LIMIT_REDIS_URL": "redis://cache/one"},
+        "RATE_LIMIT_REDIS_URL has a bad Redis database",
+    ),
 ]
 
 

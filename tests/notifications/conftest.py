@@ -2,6 +2,7 @@
 
 import json
 import threading
+import time
 from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -42,9 +43,10 @@ class Provider:
     """What the fake SMS/push provider received, and what it answers next."""
 
     def __init__(self):
-        self.requests = []
+        self.requests = []  # {"at": time.monotonic() on arrival, "headers": ..., "json": ...}
         self.answers = deque()  # (status, headers, body); 200 {"id": ...} when empty
         self.lock = threading.Lock()
+        self.url = ""
 
 
 @pytest.fixture
@@ -53,9 +55,12 @@ def provider(settings):
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self):
+            arrived = time.monotonic()
             body = self.rfile.read(int(self.headers["Content-Length"]))
             with state.lock:
-                state.requests.append({"headers": dict(self.headers), "json": json.loads(body)})
+                state.requests.append(
+                    {"at": arrived, "headers": dict(self.headers), "json": json.loads(body)}
+                )
                 count = len(state.requests)
                 status, headers, text = (
                     state.answers.popleft()
@@ -75,7 +80,7 @@ def provider(settings):
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    url = f"http://127.0.0.1:{server.server_address[1]}/messages"
+    url = state.url = f"http://127.0.0.1:{server.server_address[1]}/messages"
     channels = dict(settings.NOTIFICATION_CHANNELS)
     for channel in ("sms", "push"):
         channels[channel] = {

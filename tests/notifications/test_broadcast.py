@@ -124,35 +124,3 @@ def test_broadcast_command_shows_progress(celery_worker, capsys):
 def test_broadcast_command_refuses_bad_input():
     with pytest.raises(CommandError, match="Unknown audience"):
         call_command("broadcast", "--audience", "nobody", "--channel", "in_app", "x")
-
-
-@pytest.fixture
-def fake_clock(monkeypatch):
-    """A clock that only moves when something sleeps: pacing without real waiting."""
-    clock = {"now": 1000.0, "slept": []}
-
-    def sleep(seconds):
-        clock["slept"].append(seconds)
-        clock["now"] += seconds
-
-    monkeypatch.setattr(services.time, "monotonic", lambda: clock["now"])
-    monkeypatch.setattr(services.time, "sleep", sleep)
-    return clock
-
-
-def test_pace_spaces_calls_to_the_rate(fake_clock):
-    pace = services.Pace(50.0)  # 20 ms apart
-
-    for _ in range(6):
-        pace.wait()
-
-    assert fake_clock["slept"] == pytest.approx([0.02] * 5)  # five gaps between six sends
-
-
-def test_no_rate_means_no_waiting(fake_clock):
-    pace = services.Pace(None)
-
-    for _ in range(1000):
-        pace.wait()
-
-    assert fake_clock["slept"] == []
