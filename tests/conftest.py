@@ -62,6 +62,18 @@ def wait_for_success(task_id: str, *, timeout: float = 30.0):
     )
 
 
+def waiting_for_a_lock() -> int:
+    """Sessions of this database (PostgreSQL) waiting for a lock right now."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        return cursor.fetchone()[0]
+
+
 def closed_port() -> int:
     """A loopback port nothing listens on: connecting to it is refused at once."""
     with socket.socket() as sock:

@@ -92,9 +92,14 @@ def start_work(site: Site, django_user_model) -> tuple[dict, Report]:
     return image, Report.objects.get()
 
 
-def finished(site: Site, status_url: str, ends: set[str]) -> dict | None:
-    status, body = site.json(status_url)
-    return body if status == 200 and body["status"] in ends else None
+def finished(site: Site, status_url: str, *, what: str) -> dict:
+    """The status once it is ready or failed, polled through the web host."""
+
+    def ended() -> dict | None:
+        status, body = site.json(status_url)
+        return body if status == 200 and body["status"] in {"ready", "failed"} else None
+
+    return wait_for(ended, what=what)
 
 
 @pytest.mark.parametrize("hosts", ["bucket"], indirect=True)
@@ -106,14 +111,9 @@ def test_with_a_bucket_work_made_on_one_host_downloads_from_another(hosts, djang
     image, report = start_work(site, django_user_model)
 
     # then: the worker made every rendition and the report, from what the web stored
-    done = wait_for(
-        lambda: finished(site, image["status_url"], {"ready", "failed"}), what="the image"
-    )
+    done = finished(site, image["status_url"], what="the image")
     assert done["status"] == "ready", done["error"]
-    made = wait_for(
-        lambda: finished(site, f"/reports/{report.pk}/status/", {"ready", "failed"}),
-        what="the report",
-    )
+    made = finished(site, f"/reports/{report.pk}/status/", what="the report")
     assert made["status"] == "ready", made["error"]
 
     # and the web host serves each of them back
@@ -151,9 +151,7 @@ def test_without_a_bucket_the_worker_cannot_see_the_web_hosts_files(hosts, djang
     image, _report = start_work(site, django_user_model)
 
     # then: the upload is on the web host's disk, where the worker cannot read it
-    done = wait_for(
-        lambda: finished(site, image["status_url"], {"ready", "failed"}), what="the image"
-    )
+    done = finished(site, image["status_url"], what="the image")
     assert done["status"] == "failed"
     assert done["error"] == "The original file is missing."
     assert len(files_in(dirs["web"]["MEDIA_ROOT"])) == 1

@@ -31,10 +31,10 @@ from django.db import connection
 from payments import services
 from payments.models import LedgerEntry, Payment
 from reports.models import Report
-from tests.conftest import closed_port, database_url, require, wait_for
+from tests.conftest import closed_port, database_url, require, wait_for, waiting_for_a_lock
 from tests.deploy.conftest import ROOT, compose_services
 from tests.factories import picture
-from tests.payments.conftest import hold_account, open_funded, waiting_for_a_lock
+from tests.payments.conftest import hold_account, open_funded
 
 BIN = Path(sys.executable).parent
 WORKERS = ("worker-default", "worker-images", "worker-io", "worker-payments")

@@ -153,13 +153,3 @@ def hold_account(account: Account):
     with holder.cursor() as cursor:
         cursor.execute("UPDATE payments_account SET name = name WHERE id = %s", [account.pk])
     return holder
-
-
-def waiting_for_a_lock() -> int:
-    """Sessions of this database waiting for a row lock right now."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND wait_event_type = 'Lock'"
-        )
-        return cursor.fetchone()[0]

@@ -22,8 +22,8 @@ from mysite.enqueue import enqueue
 from payments import services
 from payments.models import Account, LedgerEntry, Payment
 from payments.tasks import process_payment
-from tests.conftest import require, wait_for
-from tests.payments.conftest import hold_account, open_funded, waiting_for_a_lock
+from tests.conftest import require, wait_for, waiting_for_a_lock
+from tests.payments.conftest import hold_account, open_funded
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -19,7 +19,7 @@ from mysite.schedules import schedules_install, schedules_set_enabled
 from reports import services
 from reports.models import Report
 from reports.tasks import catch_up_reports
-from tests.conftest import require, wait_for, wait_for_success
+from tests.conftest import require, wait_for, wait_for_success, waiting_for_a_lock
 
 BERLIN = ZoneInfo("Europe/Berlin")
 # A Wednesday: the daily slot (01:00) was today, the weekly (Sunday 02:00) on
@@ -172,16 +172,6 @@ def test_catch_up_twice_in_a_row_queues_each_report_once(
     assert second == []
     assert second_callbacks == []
     assert Report.objects.count() == 3
-
-
-def waiting_for_a_lock() -> int:
-    """Sessions of this database waiting for a lock right now."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND wait_event_type = 'Lock'"
-        )
-        return cursor.fetchone()[0]
 
 
 @pytest.mark.django_db(transaction=True)
