@@ -38,11 +38,12 @@ format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-## bench: the cost of a task (needs Redis, PostgreSQL) and the image pipeline; see benchmarks/README.md
+## bench: the cost of a task (needs Redis, PostgreSQL), the image pipeline, payments, media in a bucket; see benchmarks/README.md
 bench: install
 	$(BIN)/python benchmarks/task_overhead.py
 	$(BIN)/python benchmarks/image_pipeline.py
 	$(BIN)/python benchmarks/payments.py
+	$(BIN)/python benchmarks/media_storage.py
 
 clean:
 	rm -rf var staticfiles .pytest_cache .ruff_cache

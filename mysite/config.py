@@ -28,7 +28,7 @@ BROKER_EXAMPLE = "redis://host:6379/0 or amqp://user:password@host:5672//"
 BUCKET_NAME = re.compile(r"^(?!xn--)(?!.*\.\.)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 REGION_NAME = re.compile(r"^[a-z0-9-]{1,32}$")
 LOCAL_STORAGE = "django.core.files.storage.FileSystemStorage"
-S3_STORAGE = "storages.backends.s3.S3Storage"
+S3_STORAGE = "mysite.storage.BucketStorage"  # django-storages' S3Storage, fewer round trips
 
 
 class ConfigError(ImproperlyConfigured):
