@@ -3,6 +3,7 @@
 import os
 
 from celery import Celery
+from celery.app import utils as celery_app_utils
 from celery.signals import beat_init, task_postrun, task_prerun, worker_init
 from django.db import close_old_connections
 from kombu.utils.url import maybe_sanitize_url
@@ -22,6 +23,20 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 
+@app.on_after_configure.connect
+def django_set_up(sender=None, **kwargs) -> None:
+    """Celery's own CLI (``celery call``, ``celery result``, ``inspect``) loads the
+    result backend, whose models need Django set up; workers, beat, gunicorn and
+    manage.py set it up anyway (this is then a no-op). Not while Django is
+    loading its apps (they import this module)."""
+    from django.apps import apps
+
+    if not apps.ready and not apps.loading:
+        import django
+
+        django.setup()
+
+
 @worker_init.connect
 @beat_init.connect
 def broker_reachable_or_exit(sender=None, **kwargs) -> None:
@@ -39,6 +54,21 @@ def broker_reachable_or_exit(sender=None, **kwargs) -> None:
         # To the real stderr: Celery may have redirected sys.stderr to its log.
         os.write(2, line.encode())
         os._exit(1)  # a SystemExit raised in a signal handler would be logged and ignored
+
+
+def _censored(conf):
+    """Celery's censoring of settings (``celery report``, ``inspect conf``), plus a
+    password inside any URL: it masks ``broker_url`` by name, but our settings
+    carry Django's names (CELERY_BROKER_URL, DATABASE_URL, RATE_LIMIT_REDIS_URL)."""
+    censored = _celery_censored(conf)
+    return {
+        key: maybe_sanitize_url(value) if isinstance(value, str) and "://" in value else value
+        for key, value in censored.items()
+    }
+
+
+_celery_censored = celery_app_utils.filter_hidden_settings
+celery_app_utils.filter_hidden_settings = _censored
 
 
 @task_prerun.connect

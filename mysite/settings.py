@@ -350,6 +350,10 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 4
 CELERY_WORKER_MAX_TASKS_PER_CHILD = 1000  # recycle processes: bounds leaks
 CELERY_WORKER_MAX_MEMORY_PER_CHILD = 512 * 1024  # KiB
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # LOGGING above formats worker lines
+# Task events on by default, so `celery events` and Flower see tasks (sent,
+# started, done) without enabling them remotely on every worker.
+CELERY_WORKER_SEND_TASK_EVENTS = True
+CELERY_TASK_SEND_SENT_EVENT = True
 # Celery's Django fixup closes the database connection around every task (a new
 # PostgreSQL connection each time) unless this is set; mysite/celery.py applies
 # Django's own rule instead (reuse up to CONN_MAX_AGE, drop broken ones).
