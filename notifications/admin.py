@@ -1,10 +1,138 @@
-from django.contrib import admin
+"""Admin: notifications and broadcasts are added through the services, never written directly.
 
+An add form asks for what the service takes, runs the service's checks in
+``clean()`` (a refusal is a form error, nothing is written) and ``save_model``
+calls the service, which stores the rows and queues their delivery. Once
+added, every field is read-only: saving the change page sends nothing again.
+"""
+
+import re
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+
+from mysite.enqueue import BrokerUnavailable
+from mysite.priorities import Priority
+from notifications import services
 from notifications.models import Broadcast, ContactPoint, Notification
+
+PRIORITY_CHOICES = [(level.value, level.name.lower()) for level in Priority]
+
+
+class NotificationAddForm(forms.ModelForm):
+    """The arguments of ``notification_send``, checked by the service's own checks."""
+
+    class Meta:
+        model = Notification
+        fields = ("recipient", "channel", "subject", "body", "link", "priority", "dedupe_key")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["dedupe_key"].required = False
+        self.fields["dedupe_key"].help_text = "Optional: the same key twice sends once."
+
+    def clean(self):
+        cleaned = super().clean()
+        recipient, channel, body, priority = (
+            cleaned.get(name) for name in ("recipient", "channel", "body", "priority")
+        )
+        if None in (channel, body, priority):
+            return cleaned  # the field's own error is shown
+        try:
+            services.message_check(channel=channel, body=body, priority=priority)
+        except services.NotificationRejected as exc:
+            raise ValidationError(str(exc)) from exc
+        if recipient is not None:
+            try:
+                services.recipient_address(channel=channel, user=recipient)
+            except services.NotificationRejected as exc:
+                self.add_error("recipient", str(exc))
+        return cleaned
+
+
+class BroadcastAddForm(forms.ModelForm):
+    """The arguments of ``broadcast_send``, checked by the service's own checks."""
+
+    usernames = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="For a list audience: usernames, separated by spaces, commas or lines.",
+    )
+    priority = forms.TypedChoiceField(choices=PRIORITY_CHOICES, coerce=int, initial=Priority.NORMAL)
+
+    class Meta:
+        model = Broadcast
+        fields = ("audience", "usernames", "channel", "subject", "body", "priority")
+
+    def clean_usernames(self) -> list[str]:
+        return [name for name in re.split(r"[\s,]+", self.cleaned_data["usernames"]) if name]
+
+    def clean(self):
+        cleaned = super().clean()
+        audience, channel, body, priority = (
+            cleaned.get(name) for name in ("audience", "channel", "body", "priority")
+        )
+        if None in (channel, body, priority):
+            return cleaned  # the field's own error is shown
+        try:
+            services.message_check(channel=channel, body=body, priority=priority)
+        except services.NotificationRejected as exc:
+            raise ValidationError(str(exc)) from exc
+        if audience is not None:
+            try:
+                services.broadcast_audience(audience=audience, usernames=cleaned.get("usernames"))
+            except services.NotificationRejected as exc:
+                self.add_error("usernames", str(exc))
+        return cleaned
+
+
+class AddedThroughServiceAdmin(admin.ModelAdmin):
+    """``add_form`` on the add page; on the change page every field is read-only."""
+
+    add_form: type[forms.ModelForm]
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        if obj is None:
+            kwargs["form"] = self.add_form
+            kwargs["fields"] = self.add_form._meta.fields
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_fieldsets(self, request, obj=None):
+        if obj is None:
+            return [(None, {"fields": self.add_form._meta.fields})]
+        return super().get_fieldsets(request, obj)
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return ()
+        return [field.name for field in self.model._meta.fields]
+
+    def add_view(self, request, form_url="", extra_context=None):
+        try:
+            return super().add_view(request, form_url, extra_context)
+        except BrokerUnavailable:
+            # The middleware answers 503; the "added successfully" message
+            # queued before the commit would say otherwise on the next page.
+            list(messages.get_messages(request))
+            raise
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return  # nothing is editable: writing the row back could undo the worker's update
+        created = self.create(request, form.cleaned_data)
+        for field in obj._meta.concrete_fields:  # the admin shows and links what was created
+            setattr(obj, field.attname, getattr(created, field.attname))
+        obj._state.adding = False
+
+    def create(self, request, data: dict):
+        raise NotImplementedError
 
 
 @admin.register(Notification)
-class NotificationAdmin(admin.ModelAdmin):
+class NotificationAdmin(AddedThroughServiceAdmin):
+    add_form = NotificationAddForm
+    raw_id_fields = ("recipient",)
     list_display = (
         "id",
         "recipient",
@@ -17,14 +145,17 @@ class NotificationAdmin(admin.ModelAdmin):
     )
     list_filter = ("channel", "status", "priority")
     search_fields = ("recipient__username", "subject", "dedupe_key", "provider_message_id")
-    readonly_fields = (
-        "attempts",
-        "last_error",
-        "provider_message_id",
-        "task_id",
-        "sent_at",
-        "read_at",
-    )
+
+    def create(self, request, data: dict) -> Notification:
+        return services.notification_send(
+            recipient=data["recipient"],
+            channel=data["channel"],
+            subject=data["subject"],
+            body=data["body"],
+            link=data["link"],
+            priority=data["priority"],
+            dedupe_key=data["dedupe_key"] or None,
+        )
 
 
 @admin.register(ContactPoint)
@@ -41,7 +172,8 @@ class ContactPointAdmin(admin.ModelAdmin):
 
 
 @admin.register(Broadcast)
-class BroadcastAdmin(admin.ModelAdmin):
+class BroadcastAdmin(AddedThroughServiceAdmin):
+    add_form = BroadcastAddForm
     list_display = (
         "id",
         "channel",
@@ -53,4 +185,14 @@ class BroadcastAdmin(admin.ModelAdmin):
         "finished_at",
     )
     list_filter = ("channel", "audience")
-    readonly_fields = ("total", "sent", "failed", "finished_at", "created_by")
+
+    def create(self, request, data: dict) -> Broadcast:
+        return services.broadcast_send(
+            audience=data["audience"],
+            usernames=data["usernames"],
+            channel=data["channel"],
+            subject=data["subject"],
+            body=data["body"],
+            priority=data["priority"],
+            created_by=request.user,
+        )

@@ -255,6 +255,24 @@ def _reachable(users, channel: str):
     return users
 
 
+def broadcast_audience(*, audience: str, usernames: list[str] | None = None):
+    """The active users ``audience`` names, or ``NotificationRejected`` saying why none."""
+    users = get_user_model().objects.filter(is_active=True)
+    if audience == Broadcast.Audience.STAFF:
+        return users.filter(is_staff=True)
+    if audience == Broadcast.Audience.LIST:
+        wanted = sorted(set(usernames or []))
+        if not wanted:
+            raise NotificationRejected("A list audience needs at least one username.")
+        found = set(users.filter(username__in=wanted).values_list("username", flat=True))
+        if missing := [name for name in wanted if name not in found]:
+            raise NotificationRejected(f"No user named {', '.join(map(repr, missing))}.")
+        return users.filter(username__in=wanted)
+    if audience != Broadcast.Audience.ALL:
+        raise NotificationRejected(f"Unknown audience {audience!r}: use all, staff or list.")
+    return users
+
+
 def broadcast_send(
     *,
     audience: str,
@@ -273,20 +291,7 @@ def broadcast_send(
     from notifications.tasks import send_broadcast_chunk as send_broadcast_chunk_task
 
     level = message_check(channel=channel, body=body, priority=priority)
-    users = get_user_model().objects.filter(is_active=True)
-    if audience == Broadcast.Audience.STAFF:
-        users = users.filter(is_staff=True)
-    elif audience == Broadcast.Audience.LIST:
-        wanted = sorted(set(usernames or []))
-        if not wanted:
-            raise NotificationRejected("A list audience needs at least one username.")
-        found = set(users.filter(username__in=wanted).values_list("username", flat=True))
-        if missing := [name for name in wanted if name not in found]:
-            raise NotificationRejected(f"No user named {', '.join(map(repr, missing))}.")
-        users = users.filter(username__in=wanted)
-    elif audience != Broadcast.Audience.ALL:
-        raise NotificationRejected(f"Unknown audience {audience!r}: use all, staff or list.")
-
+    users = broadcast_audience(audience=audience, usernames=usernames)
     recipient_ids = list(_reachable(users, channel).order_by("pk").values_list("pk", flat=True))
     chunk = settings.NOTIFICATION_BROADCAST_CHUNK
     with transaction.atomic():
