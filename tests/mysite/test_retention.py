@@ -291,7 +291,7 @@ def test_pruning_200k_rows_never_holds_up_a_writer_for_a_second():
 
     writer = threading.Thread(target=write_results)
     writer.start()
-    writing.wait(timeout=10)
+    assert writing.wait(timeout=10), "the writer wrote nothing"
 
     # when
     started = time.monotonic()
