@@ -107,7 +107,9 @@ def results_prune(
     for kind, rows in expired.items():
         while True:
             with transaction.atomic(using=alias):
-                task_ids = _delete_batch(rows, batch_size=batch_size, returning="task_id")
+                task_ids = _delete_batch(
+                    rows, batch_size=batch_size, returning="task_id", using=alias
+                )
                 if task_ids:
                     counts["user_tasks"] += _delete_user_tasks(task_ids, using=alias)
             counts[kind] += len(task_ids)
@@ -115,7 +117,9 @@ def results_prune(
                 break
     while True:
         with transaction.atomic(using=alias):
-            deleted = len(_delete_batch(orphaned, batch_size=batch_size, returning="id"))
+            deleted = len(
+                _delete_batch(orphaned, batch_size=batch_size, returning="id", using=alias)
+            )
         counts["user_tasks"] += deleted
         if deleted < batch_size:
             break
@@ -131,10 +135,10 @@ def _delete_user_tasks(task_ids: list[str], *, using: str) -> int:
     return deleted
 
 
-def _delete_batch(rows: QuerySet, *, batch_size: int, returning: str) -> list:
+def _delete_batch(rows: QuerySet, *, batch_size: int, returning: str, using: str) -> list:
     """Delete at most ``batch_size`` of ``rows`` in one statement; the deleted
     rows' ``returning`` column (PostgreSQL, SQLite >= 3.35)."""
-    connection = connections[rows.db]
+    connection = connections[using]
     meta = rows.model._meta
     quote = connection.ops.quote_name
     pk = quote(meta.pk.column)
