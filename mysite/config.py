@@ -29,6 +29,10 @@ BUCKET_NAME = re.compile(r"^(?!xn--)(?!.*\.\.)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
 REGION_NAME = re.compile(r"^[a-z0-9-]{1,32}$")
 LOCAL_STORAGE = "django.core.files.storage.FileSystemStorage"
 S3_STORAGE = "mysite.storage.BucketStorage"  # django-storages' S3Storage, fewer round trips
+RESULTS_KEEP_DEFAULTS = {
+    "RESULTS_KEEP_DAYS": 7,
+    "RESULTS_KEEP_FAILED_DAYS": 30,
+}  # mysite/retention.py
 
 
 class ConfigError(ImproperlyConfigured):
@@ -46,6 +50,20 @@ def flag(name: str, default: bool) -> bool:
     if value in FALSE:
         return False
     raise ConfigError(f"{name}={raw!r} is not a yes/no value: use true or false.")
+
+
+def positive_int(name: str, default: int) -> int:
+    """A whole number of at least 1 (days, seconds): ``7``, not ``7d``, ``0`` or ``-1``."""
+    raw = os.environ.get(name)
+    if raw is None or not raw.strip():
+        return default
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ConfigError(f"{name}={raw!r} is not a positive whole number, e.g. {default}.")
+    return value
 
 
 def secret_key(*, debug: bool) -> str:
@@ -214,6 +232,8 @@ def environment_check_or_exit() -> None:
         broker_url(default="filesystem://localhost/")
         media_storage()
         rate_limit_redis_url(broker=broker_url(default="filesystem://localhost/"))
+        for name, default in RESULTS_KEEP_DEFAULTS.items():
+            positive_int(name, default)
     except ConfigError as exc:
         sys.stderr.write(f"mysite: configuration error: {exc}\n")
         raise SystemExit(2) from None

@@ -17,13 +17,16 @@ SCHEDULES = [
     *REPORT_SCHEDULES,
     *PAYMENT_SCHEDULES,
     {
-        # The name django-celery-beat gives its own cleanup entry, so there is one.
-        "name": "celery.backend_cleanup",
-        "task": "celery.backend_cleanup",
+        # Instead of Celery's celery.backend_cleanup (one unbatched DELETE of
+        # everything past one expiry): mysite/retention.py.
+        "name": "Prune task results",
+        "task": "mysite.tasks.prune_results",
         "kwargs": {},
         "crontab": {"minute": "0", "hour": "4"},
     },
 ]
+# Entries earlier releases installed, and what replaces each.
+REPLACED = {"celery.backend_cleanup": "Prune task results"}
 
 
 def schedules_install() -> list[tuple[str, bool]]:
@@ -57,6 +60,34 @@ def schedules_install() -> list[tuple[str, bool]]:
         )
         installed.append((entry["name"], True))
     return installed
+
+
+def schedules_replace() -> list[tuple[str, str]]:
+    """Turn each entry of ``REPLACED`` into its successor; returns (old, new) names.
+
+    The row is renamed and points at the new task, so staff's edits (the time,
+    enabled or not) carry over. If the successor exists already, the old row
+    is deleted. Run before ``schedules_install``; safe to run on every deploy.
+    """
+    from django_celery_beat.models import PeriodicTask
+
+    entries = {entry["name"]: entry for entry in SCHEDULES}
+    replaced = []
+    with transaction.atomic():
+        for old_name, new_name in REPLACED.items():
+            old = PeriodicTask.objects.filter(name=old_name).first()
+            if old is None:
+                continue
+            if PeriodicTask.objects.filter(name=new_name).exists():
+                old.delete()  # the model's signals tell a running beat
+            else:
+                old.name = new_name
+                old.task = entries[new_name]["task"]
+                old.kwargs = json.dumps(entries[new_name]["kwargs"])
+                old.args = "[]"
+                old.save()
+            replaced.append((old_name, new_name))
+    return replaced
 
 
 def schedules_set_enabled(*, names: list[str], enabled: bool) -> int:

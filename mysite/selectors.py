@@ -36,7 +36,7 @@ def task_status_get(*, task_id: str, user) -> dict | None:
     """The status of a task ``user`` may see, or None (unknown, not theirs, expired).
 
     PENDING is only reported for a task we know was enqueued (a ``UserTask``
-    row younger than the result expiry) and has no stored state yet.
+    row younger than ``RESULTS_KEEP_DAYS``) and has no stored state yet.
     """
     result = TaskResult.objects.filter(task_id=task_id).first()
     owned = UserTask.objects.filter(task_id=task_id)
@@ -45,7 +45,8 @@ def task_status_get(*, task_id: str, user) -> dict | None:
         if not owned.exists():
             return None
     if result is None:
-        fresh_since = timezone.now() - settings.CELERY_RESULT_EXPIRES
+        # Younger than the shortest retention: mysite/retention.py prunes it after.
+        fresh_since = timezone.now() - timedelta(days=settings.RESULTS_KEEP_DAYS)
         if not owned.filter(created_at__gte=fresh_since).exists():
             return None
         return {"id": task_id, "state": "PENDING", "result": None, "date_done": None}

@@ -330,7 +330,16 @@ CELERY_RESULT_ACCEPT_CONTENT = ["json"]
 CELERY_RESULT_BACKEND = env("CELERY_RESULT_BACKEND", default="mysite.results.UpsertDatabaseBackend")
 CELERY_RESULT_EXTENDED = True
 CELERY_TASK_TRACK_STARTED = True
-CELERY_RESULT_EXPIRES = timedelta(days=7)  # beat runs celery.backend_cleanup daily
+# Retention (mysite/retention.py): beat's daily mysite.tasks.prune_results
+# deletes a SUCCESS older than RESULTS_KEEP_DAYS, a FAILURE or REVOKED older
+# than RESULTS_KEEP_FAILED_DAYS (by its last state write, date_done), and a row
+# still in flight only past twice the longer of the two; a UserTask goes with
+# its result. No Celery expiry: with one set, beat would add its own
+# celery.backend_cleanup (one unbatched DELETE) next to ours.
+CELERY_RESULT_EXPIRES = None
+RESULTS_KEEP_DAYS, RESULTS_KEEP_FAILED_DAYS = (  # defaults 7 and 30
+    config.positive_int(name, default) for name, default in config.RESULTS_KEEP_DEFAULTS.items()
+)
 CELERY_RESULT_BACKEND_ALWAYS_RETRY = True  # reconnect after a dropped DB connection
 CELERY_RESULT_BACKEND_MAX_RETRIES = 5
 

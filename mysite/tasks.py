@@ -5,6 +5,8 @@ import time
 
 from celery import shared_task
 
+from mysite import retention
+
 logger = logging.getLogger(__name__)
 
 DEMO_MAX_SECONDS = 10
@@ -17,3 +19,13 @@ def demo_task(seconds: float = 2.0) -> dict:
     logger.info("demo task running for %.1f s", seconds)
     time.sleep(seconds)
     return {"slept": seconds}
+
+
+@shared_task
+def prune_results() -> dict:
+    """Periodic (daily): delete the task results past their retention, in batches.
+
+    Each batch commits on its own: a run stopped by the time limit keeps what
+    it deleted, and the next one goes on from there.
+    """
+    return retention.results_prune()

@@ -195,8 +195,9 @@ def test_setup_schedules_is_idempotent_and_keeps_staff_edits(capsys, settings):
     monthly = PeriodicTask.objects.get(name="Monthly sales report").crontab
     assert (weekly.hour, weekly.day_of_week) == ("2", "0")
     assert (monthly.hour, monthly.day_of_month) == ("3", "1")
-    cleanup = PeriodicTask.objects.get(name="celery.backend_cleanup")  # beat's own name: one entry
-    assert (cleanup.task, cleanup.crontab.hour) == ("celery.backend_cleanup", "4")
+    cleanup = PeriodicTask.objects.get(name="Prune task results")
+    assert (cleanup.task, cleanup.crontab.hour) == ("mysite.tasks.prune_results", "4")
+    assert not PeriodicTask.objects.filter(task="celery.backend_cleanup").exists()
 
 
 @pytest.mark.django_db
