@@ -19,14 +19,26 @@ logger = logging.getLogger(__name__)
 BROKER_TIMEOUT = 2.0  # seconds a health check or the dashboard waits on the broker
 
 
-def task_state_counts() -> dict[str, int]:
-    rows = TaskResult.objects.values_list("status").annotate(n=Count("id")).order_by("status")
+def task_results_visible(*, user):
+    """The task results ``user`` may see: every one for staff, else the tasks they started."""
+    if user.is_staff:
+        return TaskResult.objects.all()
+    return TaskResult.objects.filter(
+        task_id__in=UserTask.objects.filter(user=user).values("task_id")
+    )
+
+
+def task_state_counts(*, user) -> dict[str, int]:
+    visible = task_results_visible(user=user)
+    rows = visible.values_list("status").annotate(n=Count("id")).order_by("status")
     return dict(rows)
 
 
-def task_recent(*, limit: int = 25) -> list[TaskResult]:
+def task_recent(*, user, limit: int = 25) -> list[TaskResult]:
     return list(
-        TaskResult.objects.order_by("-date_created").only(
+        task_results_visible(user=user)
+        .order_by("-date_created")
+        .only(
             "task_id", "task_name", "status", "worker", "date_created", "date_started", "date_done"
         )[:limit]
     )

@@ -17,12 +17,13 @@ from mysite.tasks import DEMO_MAX_SECONDS
 from mysite.tasks import demo_task as demo_task_task
 
 
-def _panel_context() -> dict:
-    recent = selectors.task_recent()
+def _panel_context(user) -> dict:
+    """Staff see every task; others see the tasks they started."""
+    recent = selectors.task_recent(user=user)
     for result in recent:
         result.runtime = selectors.runtime(result)
     return {
-        "counts": selectors.task_state_counts(),
+        "counts": selectors.task_state_counts(user=user),
         "recent": recent,
         **selectors.broker_overview(),
     }
@@ -31,7 +32,7 @@ def _panel_context() -> dict:
 @login_required
 @require_GET
 def dashboard(request):
-    return render(request, "mysite/dashboard.html", _panel_context())
+    return render(request, "mysite/dashboard.html", _panel_context(request.user))
 
 
 @login_required
@@ -39,7 +40,7 @@ def dashboard(request):
 @never_cache
 def dashboard_panel(request):
     """The live part of the dashboard, re-fetched by the page every few seconds."""
-    return render(request, "mysite/_dashboard_panel.html", _panel_context())
+    return render(request, "mysite/_dashboard_panel.html", _panel_context(request.user))
 
 
 @api_login_required

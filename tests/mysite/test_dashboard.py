@@ -3,6 +3,7 @@ from celery import states
 from django.urls import reverse
 
 from mysite.celery import app as celery_app
+from mysite.models import UserTask
 
 pytestmark = pytest.mark.django_db
 
@@ -20,14 +21,14 @@ def test_panel_needs_login(client):
     assert response.status_code == 302
 
 
-def test_dashboard_shows_results_counts_queues(client, user):
+def test_dashboard_shows_results_counts_queues(client, staff_user):
     # given
     backend = celery_app.backend
     backend.store_result("r-ok", None, states.STARTED)
     backend.store_result("r-ok", 1, states.SUCCESS)
     backend.mark_as_failure("r-bad", ValueError("nope"))
     backend.store_result("r-run", None, states.STARTED)
-    client.force_login(user)
+    client.force_login(staff_user)
 
     # when
     response = client.get(reverse("dashboard"))
@@ -50,6 +51,26 @@ def test_dashboard_shows_results_counts_queues(client, user):
     html = response.content.decode()
     assert "Run a demo task" in html
     assert 'id="recent"' in html
+
+
+def test_a_user_who_is_not_staff_sees_only_the_tasks_they_started(client, user, other_user):
+    # given: one task each, and one nobody started from the site (a beat run)
+    backend = celery_app.backend
+    for task_id, owner in (("mine", user), ("theirs", other_user), ("beat", None)):
+        backend.store_result(task_id, 1, states.SUCCESS)
+        if owner is not None:
+            UserTask.objects.create(task_id=task_id, task_name="mysite.tasks.demo_task", user=owner)
+    client.force_login(user)
+
+    # when
+    page = client.get(reverse("dashboard"))
+    panel = client.get(reverse("dashboard-panel"))
+
+    # then
+    for response in (page, panel):
+        assert [r.task_id for r in response.context["recent"]] == ["mine"]
+        assert response.context["counts"] == {"SUCCESS": 1}
+        assert "theirs" not in response.content.decode()
 
 
 @pytest.mark.django_db(transaction=True)
