@@ -13,7 +13,6 @@ from celery import uuid
 from django.conf import settings
 
 from mysite.celery import app as celery_app
-from mysite.tasks import demo_task
 from tests.conftest import database_url, require, wait_for_success
 
 CELERY = str(Path(sys.executable).with_name("celery"))
@@ -24,8 +23,17 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 def celery(*args: str, **env: str) -> subprocess.CompletedProcess:
     """``celery -A mysite <args>`` in a fresh process on the test database and broker."""
-    return subprocess.run(  # noqa: S603  (our own celery and arguments)
-        [CELERY, "-A", "mysite", *args],
+    return run([CELERY, "-A", "mysite", *args], **env)
+
+
+def python(code: str) -> subprocess.CompletedProcess:
+    """Our interpreter running ``code`` in a fresh process, as ``celery`` does."""
+    return run([sys.executable, "-c", code])
+
+
+def run(command: list[str], **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run(  # noqa: S603  (our own interpreter and arguments)
+        command,
         cwd=settings.BASE_DIR,
         env={
             **os.environ,
@@ -95,8 +103,14 @@ def test_workers_send_task_events_without_being_asked(celery_worker):
         listening.start()
         assert ready.wait(20)
         try:
-            # when
-            demo_task.apply_async(kwargs={"seconds": 0}, task_id=task_id)
+            # when: a process of its own publishes (as the web does); this one
+            # has had its broker connections swapped by other tests' fixtures
+            published = python(
+                "from mysite.celery import app; "
+                "app.send_task('mysite.tasks.demo_task', kwargs={'seconds': 0}, "
+                f"task_id={task_id!r})"
+            )
+            assert published.returncode == 0, published.stderr
             # then
             assert done.wait(20), f"events seen: {json.dumps(seen)}"
         finally:
