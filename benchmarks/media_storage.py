@@ -75,17 +75,6 @@ WORKER_CPUS = {0}  # pinned: the worker's own core
 OTHER_CPUS = {1}  # pinned: this process (the web) and the S3 server
 
 
-def storage_for(environment: dict[str, str]) -> dict:
-    """``STORAGES["default"]`` as settings.py builds it from these variables."""
-    saved = dict(os.environ)
-    os.environ.update(environment)
-    try:
-        return config.media_storage()
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-
-
 def run_variant(
     label: str, env: dict[str, str], photos: list[bytes], client: Client, *, pinned: bool
 ) -> float:
@@ -108,7 +97,10 @@ def run_variant(
         os.environ.clear()
         os.environ.update(saved)
     try:
-        storages = {"default": storage_for(env), "staticfiles": {"BACKEND": config.LOCAL_STORAGE}}
+        storages = {
+            "default": config.media_storage(environ=env),
+            "staticfiles": {"BACKEND": config.LOCAL_STORAGE},
+        }
         with override_settings(STORAGES=storages, MEDIA_ROOT=env.get("MEDIA_ROOT", "")):
             started = time.perf_counter()
             ids = []

@@ -13,6 +13,7 @@ instead of a traceback from deep inside Django or Celery.
 import os
 import re
 import sys
+from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 import environ
@@ -120,18 +121,21 @@ def broker_url(default: str) -> str:
     return url
 
 
-def media_storage(*, download_expire: int = 300) -> dict:
+def media_storage(*, download_expire: int = 300, environ: Mapping[str, str] | None = None) -> dict:
     """``STORAGES["default"]``: an S3-compatible bucket when AWS_STORAGE_BUCKET_NAME
     is set (django-storages' own variable names), else files under MEDIA_ROOT.
 
     The bucket stays private: objects are written without an ACL and any URL to
     one is presigned, valid ``download_expire`` seconds. With no keys set, boto3
-    finds credentials itself (an instance or pod role).
+    finds credentials itself (an instance or pod role). ``environ``: the
+    variables to read, the process's own by default (tests and benchmarks
+    build storages for other buckets).
     """
-    bucket = os.environ.get("AWS_STORAGE_BUCKET_NAME", "")
+    environ = os.environ if environ is None else environ
+    bucket = environ.get("AWS_STORAGE_BUCKET_NAME", "")
     if not bucket:
         for name in ("AWS_S3_ENDPOINT_URL", "AWS_S3_REGION_NAME"):
-            if os.environ.get(name):
+            if environ.get(name):
                 raise ConfigError(f"{name} is set but AWS_STORAGE_BUCKET_NAME is not.")
         return {"BACKEND": LOCAL_STORAGE}
     if not BUCKET_NAME.match(bucket):
@@ -139,7 +143,7 @@ def media_storage(*, download_expire: int = 300) -> dict:
             f"AWS_STORAGE_BUCKET_NAME={bucket!r} is not a bucket name: 3-63 lower-case "
             "letters, digits, dots and dashes, starting and ending with a letter or digit."
         )
-    endpoint = os.environ.get("AWS_S3_ENDPOINT_URL", "")
+    endpoint = environ.get("AWS_S3_ENDPOINT_URL", "")
     if endpoint:
         try:
             parts = urlsplit(endpoint)
@@ -151,11 +155,11 @@ def media_storage(*, download_expire: int = 300) -> dict:
                 f"AWS_S3_ENDPOINT_URL is malformed ({endpoint!r}): "
                 "expected http(s)://host[:port], e.g. http://seaweedfs:8333."
             )
-    region = os.environ.get("AWS_S3_REGION_NAME", "")
+    region = environ.get("AWS_S3_REGION_NAME", "")
     if region and not REGION_NAME.match(region):
         raise ConfigError(f"AWS_S3_REGION_NAME={region!r} is not a region name, e.g. eu-central-1.")
-    access_key = os.environ.get("AWS_ACCESS_KEY_ID", "")
-    secret_key = os.environ.get("AWS_SECRET_ACCESS_KEY", "")
+    access_key = environ.get("AWS_ACCESS_KEY_ID", "")
+    secret_key = environ.get("AWS_SECRET_ACCESS_KEY", "")
     if bool(access_key) != bool(secret_key):
         missing = "AWS_SECRET_ACCESS_KEY" if access_key else "AWS_ACCESS_KEY_ID"
         raise ConfigError(f"{missing} is not set; set both keys or neither (a role).")

@@ -20,8 +20,39 @@ from notifications.models import Broadcast, ContactPoint, Notification
 PRIORITY_CHOICES = [(level.value, level.name.lower()) for level in Priority]
 
 
-class NotificationAddForm(forms.ModelForm):
+class MessageAddForm(forms.ModelForm):
+    """An add form whose message the service checks, then whom it goes to.
+
+    A refused message (channel, body, priority, SMS length) is an error at the
+    top of the form; a refused recipient or audience one on ``to_field``.
+    """
+
+    to_field: str
+
+    def clean(self):
+        cleaned = super().clean()
+        channel, body, priority = (cleaned.get(name) for name in ("channel", "body", "priority"))
+        if None in (channel, body, priority):
+            return cleaned  # the field's own error is shown
+        try:
+            services.message_check(channel=channel, body=body, priority=priority)
+        except services.NotificationRejected as exc:
+            raise ValidationError(str(exc)) from exc
+        try:
+            self.to_check(cleaned)
+        except services.NotificationRejected as exc:
+            self.add_error(self.to_field, str(exc))
+        return cleaned
+
+    def to_check(self, cleaned: dict) -> None:
+        """The service's check of whom the message goes to (raises NotificationRejected)."""
+        raise NotImplementedError
+
+
+class NotificationAddForm(MessageAddForm):
     """The arguments of ``notification_send``, checked by the service's own checks."""
+
+    to_field = "recipient"
 
     class Meta:
         model = Notification
@@ -32,28 +63,15 @@ class NotificationAddForm(forms.ModelForm):
         self.fields["dedupe_key"].required = False
         self.fields["dedupe_key"].help_text = "Optional: the same key twice sends once."
 
-    def clean(self):
-        cleaned = super().clean()
-        recipient, channel, body, priority = (
-            cleaned.get(name) for name in ("recipient", "channel", "body", "priority")
-        )
-        if None in (channel, body, priority):
-            return cleaned  # the field's own error is shown
-        try:
-            services.message_check(channel=channel, body=body, priority=priority)
-        except services.NotificationRejected as exc:
-            raise ValidationError(str(exc)) from exc
-        if recipient is not None:
-            try:
-                services.recipient_address(channel=channel, user=recipient)
-            except services.NotificationRejected as exc:
-                self.add_error("recipient", str(exc))
-        return cleaned
+    def to_check(self, cleaned: dict) -> None:
+        if cleaned.get("recipient") is not None:
+            services.recipient_address(channel=cleaned["channel"], user=cleaned["recipient"])
 
 
-class BroadcastAddForm(forms.ModelForm):
+class BroadcastAddForm(MessageAddForm):
     """The arguments of ``broadcast_send``, checked by the service's own checks."""
 
+    to_field = "usernames"
     usernames = forms.CharField(
         required=False,
         widget=forms.Textarea(attrs={"rows": 3}),
@@ -68,23 +86,11 @@ class BroadcastAddForm(forms.ModelForm):
     def clean_usernames(self) -> list[str]:
         return [name for name in re.split(r"[\s,]+", self.cleaned_data["usernames"]) if name]
 
-    def clean(self):
-        cleaned = super().clean()
-        audience, channel, body, priority = (
-            cleaned.get(name) for name in ("audience", "channel", "body", "priority")
-        )
-        if None in (channel, body, priority):
-            return cleaned  # the field's own error is shown
-        try:
-            services.message_check(channel=channel, body=body, priority=priority)
-        except services.NotificationRejected as exc:
-            raise ValidationError(str(exc)) from exc
-        if audience is not None:
-            try:
-                services.broadcast_audience(audience=audience, usernames=cleaned.get("usernames"))
-            except services.NotificationRejected as exc:
-                self.add_error("usernames", str(exc))
-        return cleaned
+    def to_check(self, cleaned: dict) -> None:
+        if cleaned.get("audience") is not None:
+            services.broadcast_audience(
+                audience=cleaned["audience"], usernames=cleaned.get("usernames")
+            )
 
 
 class AddedThroughServiceAdmin(admin.ModelAdmin):

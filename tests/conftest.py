@@ -201,16 +201,7 @@ def s3_bucket(tmp_path_factory):
 
 def bucket_storage(environment: dict[str, str], **options) -> dict:
     """``STORAGES["default"]`` for a bucket's variables, as settings.py builds it."""
-    saved = {name: os.environ.get(name) for name in environment}
-    os.environ.update(environment)
-    try:
-        storage = config.media_storage()
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name)
-            else:
-                os.environ[name] = value
+    storage = config.media_storage(environ=environment)
     return {**storage, "OPTIONS": {**storage["OPTIONS"], **options}}
 
 
