@@ -79,10 +79,6 @@ def run_variant(
     label: str, env: dict[str, str], photos: list[bytes], client: Client, *, pinned: bool
 ) -> float:
     """Seconds from the first upload to the last image ready."""
-    worker_env = {**os.environ, **env}
-    saved = dict(os.environ)
-    os.environ.clear()
-    os.environ.update(worker_env)  # worker_start passes os.environ to the worker
     mine = os.sched_getaffinity(0)
     if pinned:
         os.sched_setaffinity(0, WORKER_CPUS)  # the worker and its pool inherit it
@@ -91,11 +87,10 @@ def run_variant(
             app,
             *("-Q", "images", "-P", "prefork", "--prefetch-multiplier", "1"),
             *("-c", "1" if pinned else "2"),
+            env=env,
         )
     finally:
         os.sched_setaffinity(0, mine)
-        os.environ.clear()
-        os.environ.update(saved)
     try:
         storages = {
             "default": config.media_storage(environ=env),

@@ -10,10 +10,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def worker_start(app, *options: str) -> tuple[subprocess.Popen, Path]:
+def worker_start(
+    app, *options: str, env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen, Path]:
     """``celery -A mysite worker <options>`` with a unique node name; waits for its pong.
 
-    ``app``: the Celery app that pings it. Returns the process and its log file.
+    ``app``: the Celery app that pings it; ``env``: variables over this process's.
+    Returns the process and its log file.
     """
     node = f"bench-{uuid.uuid4().hex[:8]}@localhost"
     command = [
@@ -23,7 +26,11 @@ def worker_start(app, *options: str) -> tuple[subprocess.Popen, Path]:
     log = (ROOT / "var").joinpath(f"bench-{node.split('@', maxsplit=1)[0]}.log")
     log.parent.mkdir(exist_ok=True)
     process = subprocess.Popen(  # noqa: S603  (our own interpreter and code)
-        command, cwd=ROOT, env=os.environ, stdout=subprocess.DEVNULL, stderr=log.open("w")
+        command,
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.DEVNULL,
+        stderr=log.open("w"),
     )
     deadline = time.monotonic() + 60
     while not app.control.ping(destination=[node], timeout=0.5):
