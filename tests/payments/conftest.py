@@ -1,23 +1,18 @@
 """Accounts with money on them, made through the services (so the ledger adds up)."""
 
-import os
-import signal
-import subprocess
-import sys
 import uuid
 from decimal import Decimal
-from pathlib import Path
 
 import psycopg2
 import pytest
-from django.conf import settings
 from django.db import connection
 
 from mysite.celery import app as celery_app
 from mysite.priorities import broker_transport
 from payments import services
 from payments.models import Account
-from tests.conftest import database_url, require, wait_for
+from tests.conftest import require
+from tests.workers import WorkerProcess
 
 
 def open_funded(owner, *, name="Main", currency="EUR", deposit="100.00"):
@@ -39,73 +34,6 @@ def alice_account(user):
 @pytest.fixture
 def bob_account(other_user):
     return open_funded(other_user, name="Bob main", deposit="0")
-
-
-# -- worker processes of our own, to run payments in parallel and to kill -------
-
-
-class WorkerProcess:
-    """A real ``celery -A mysite worker -Q payments`` (prefork) in its own session."""
-
-    def __init__(self, log_path: Path, *, concurrency: int, name: str):
-        self.log_path = log_path
-        self.name = name
-        env = {
-            **os.environ,
-            "DATABASE_URL": database_url(settings.DATABASES["default"]),
-            "CELERY_BROKER_URL": celery_app.conf.broker_url,
-            "PYTHONUNBUFFERED": "1",
-        }
-        command = [
-            *(sys.executable, "-m", "celery", "-A", "mysite", "worker", "-Q", "payments"),
-            *("--pool", "prefork", "--concurrency", str(concurrency)),
-            *("--prefetch-multiplier", "1", "-n", f"{name}@%h", "-l", "INFO"),
-            *("--without-gossip", "--without-mingle", "--pidfile="),
-        ]
-        with log_path.open("ab") as log_file:
-            self.process = subprocess.Popen(  # noqa: S603  (our own interpreter and arguments)
-                command,
-                cwd=settings.BASE_DIR,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # a process group: kill the pool with its parent
-            )
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def wait_ready(self) -> None:
-        wait_for(
-            lambda: self.process.poll() is not None or " ready." in self.log(),
-            timeout=WORKER_START_TIMEOUT,
-            what=f"worker {self.name} to start",
-        )
-        if self.process.poll() is not None:
-            pytest.fail(f"worker {self.name} exited:\n{self.log()}", pytrace=False)
-
-    def children(self) -> list[int]:
-        """The pool's processes (prefork children) right now."""
-        path = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
-        return [int(pid) for pid in path.read_text().split()]
-
-    def kill(self) -> None:
-        """SIGKILL the worker and its pool at once: nothing gets to clean up."""
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(10)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
-
-WORKER_START_TIMEOUT = 60.0
 
 
 @pytest.fixture
