@@ -3,16 +3,18 @@
 import logging
 import os
 from dataclasses import dataclass
+from datetime import timedelta
 
 from celery import chord, group
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Count, Q
+from django.db.models.functions import Now
 from django.utils import timezone
 
 from images import imaging
 from images.models import Image, ImageBatch, Rendition, original_path
-from mysite.enqueue import BrokerUnavailable, enqueue
+from mysite.enqueue import enqueue
 from mysite.storage import file_delete, file_read, file_replace, file_save
 
 logger = logging.getLogger(__name__)
@@ -54,7 +56,8 @@ def images_upload(*, owner, uploads: list) -> tuple[list[Image], ImageBatch | No
 
     Every file is checked from its content before anything is written; one bad
     file rejects them all (``ImageRejected`` names it). One image is one task;
-    several are a batch (a chord). File names are kept for display only.
+    several are a batch (a chord). File names are kept for display only. With
+    the broker down the images are kept, pending, for the sweep.
     """
     from images.tasks import process_image as process_image_task  # tasks import services
 
@@ -73,14 +76,6 @@ def images_upload(*, owner, uploads: list) -> tuple[list[Image], ImageBatch | No
                 image.save(update_fields=["task_id"])
             else:
                 batch = images_process_batch(images=images, owner=owner)
-    except BrokerUnavailable:
-        # Committed, but nothing will process them: remove them (their files go
-        # with the rows), the user retries.
-        with transaction.atomic():
-            Image.objects.filter(pk__in=[image.pk for image in images]).delete()
-            if batch is not None:
-                batch.delete()
-        raise
     except BaseException:
         for image in images:  # the rows rolled back: no orphaned files either
             file_delete(image.original.name)
@@ -129,14 +124,51 @@ def _image_store(owner, name: str | None, data: bytes, found: imaging.Probe) -> 
     return image
 
 
+# The hard time limit of processing one image (the task's): a claim older than
+# this belongs to a run that is dead, so another may take the image over.
+PROCESS_TIME_LIMIT = 5 * 60
+
+
+def image_claim(*, image_id: int) -> bool:
+    """Mark the image processing, unless another run is processing it now.
+
+    One conditional UPDATE (a compare-and-set on status, timed by the
+    database's clock): of two runs at once, one wins; the other leaves the
+    image alone. A claim older than IMAGES_CLAIM_SECONDS (the task's time
+    limit) is a dead run's and is taken over.
+    """
+    lease = timedelta(seconds=settings.IMAGES_CLAIM_SECONDS)
+    claimed = (
+        Image.objects.filter(pk=image_id)
+        .exclude(status=Image.Status.PROCESSING, updated_at__gt=Now() - lease)
+        .update(status=Image.Status.PROCESSING, error="", updated_at=Now())
+    )
+    return claimed == 1
+
+
 def image_process(*, image_id: int) -> Image:
     """Make every rendition of one image, replacing earlier ones. Safe to run twice.
 
-    An undecodable original marks the image failed (final). Storage errors
-    raise ``mysite.storage.StorageUnavailable`` for the task to retry.
+    The run claims the image first (``image_claim``): while one run works on
+    it, another returns at once. An undecodable original marks the image
+    failed (final). Storage errors raise ``mysite.storage.StorageUnavailable``
+    for the task to retry.
     """
-    image = Image.objects.get(pk=image_id)
-    Image.objects.filter(pk=image_id).update(status=Image.Status.PROCESSING, error="")
+    if not image_claim(image_id=image_id):
+        logger.info("image %s is being processed by another run", image_id)
+        return Image.objects.get(pk=image_id)
+    try:
+        return _image_render(Image.objects.get(pk=image_id))
+    except BaseException:
+        # Let go of the claim: the retry (or the sweep) takes the image up again.
+        Image.objects.filter(pk=image_id, status=Image.Status.PROCESSING).update(
+            status=Image.Status.PENDING, updated_at=Now()
+        )
+        raise
+
+
+def _image_render(image: Image) -> Image:
+    image_id = image.pk
     try:
         data = file_read(image.original.name)
     except FileNotFoundError:
@@ -149,7 +181,7 @@ def image_process(*, image_id: int) -> Image:
 
     for item in rendered:
         _rendition_save(image, item)
-    Image.objects.filter(pk=image_id).update(status=Image.Status.READY, error="")
+    Image.objects.filter(pk=image_id).update(status=Image.Status.READY, error="", updated_at=Now())
     image.refresh_from_db()
     logger.info("image %s ready: %s renditions", image_id, len(rendered))
     return image
@@ -174,7 +206,9 @@ def _rendition_save(image: Image, item: imaging.Rendered) -> Rendition:
 
 def image_fail(*, image_id: int, reason: str) -> Image:
     logger.warning("image %s failed: %s", image_id, reason)
-    Image.objects.filter(pk=image_id).update(status=Image.Status.FAILED, error=reason)
+    Image.objects.filter(pk=image_id).update(
+        status=Image.Status.FAILED, error=reason, updated_at=Now()
+    )
     return Image.objects.get(pk=image_id)
 
 
@@ -188,7 +222,9 @@ def images_process_batch(*, images: list[Image], owner=None) -> ImageBatch:
     with transaction.atomic():
         batch = ImageBatch.objects.create(owner=owner, total=len(images))
         ids = [image.pk for image in images]
-        Image.objects.filter(pk__in=ids).update(batch=batch, status=Image.Status.PENDING, error="")
+        Image.objects.filter(pk__in=ids).update(
+            batch=batch, status=Image.Status.PENDING, error="", updated_at=Now()
+        )
         work = chord(
             group(process_image_task.si(image_id) for image_id in ids),
             batch_finish_task.si(batch.pk),

@@ -3,31 +3,40 @@
 Routed to the `images` queue by CELERY_TASK_ROUTES.
 """
 
-import logging
-
 from celery import shared_task
+from django.db.models import Q
 
 from images import services
-from mysite.retry import retry_delay
+from images.models import Image
 from mysite.storage import StorageUnavailable
+from mysite.taskbase import WorkRow
 
-logger = logging.getLogger(__name__)
 
-
-@shared_task(bind=True, max_retries=5, time_limit=5 * 60, soft_time_limit=4 * 60)
+@shared_task(
+    bind=True,
+    transient=(StorageUnavailable,),
+    max_retries=5,
+    row=WorkRow(
+        "images.Image",
+        arg="image_id",
+        done=Q(status=Image.Status.READY),
+        reopen={"status": Image.Status.PENDING, "error": ""},
+        fail=services.image_fail,
+    ),
+    time_limit=services.PROCESS_TIME_LIMIT,
+    soft_time_limit=services.PROCESS_TIME_LIMIT - 60,
+)
 def process_image(self, image_id: int) -> dict:
     """Make every rendition of an image. Storage trouble retries; a bad image fails for good."""
-    try:
-        image = services.image_process(image_id=image_id)
-    except StorageUnavailable as exc:
-        if self.request.retries >= self.max_retries:
-            image = services.image_fail(image_id=image_id, reason=f"Storage kept failing: {exc}")
-            return {"image": image_id, "status": image.status}
-        raise self.retry(exc=exc, countdown=retry_delay(self.request.retries)) from exc
+    image = services.image_process(image_id=image_id)
     return {"image": image_id, "status": image.status}
 
 
-@shared_task(time_limit=60, soft_time_limit=50)
+@shared_task(
+    row=WorkRow("images.ImageBatch", arg="batch_id", done=Q(finished_at__isnull=False)),
+    time_limit=60,
+    soft_time_limit=50,
+)
 def batch_finish(batch_id: int) -> dict:
     """Chord callback: record how many images of the batch are done and failed."""
     batch = services.batch_finish(batch_id=batch_id)

@@ -18,7 +18,8 @@ from mysite import metrics  # noqa: E402, F401  (connects the task metrics' sign
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mysite.settings")
 
-app = Celery("mysite")
+# Every task is a ProjectTask: late ack, the retry policy as data (mysite/taskbase.py).
+app = Celery("mysite", task_cls="mysite.taskbase:ProjectTask")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 

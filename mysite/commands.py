@@ -5,6 +5,8 @@ from collections.abc import Callable
 
 from django.core.management.base import CommandError
 
+from mysite.enqueue import QUEUE_DOWN_MESSAGE, unpublished
+
 POLL_SECONDS = 0.5
 
 
@@ -14,8 +16,11 @@ def wait_with_progress(
     """Call ``check`` until it says done, printing each new progress line.
 
     ``check`` returns (progress line or None, done). Returns the last line.
-    Raises ``CommandError`` after ``timeout`` seconds: the work itself goes on.
+    Raises ``CommandError`` after ``timeout`` seconds: the work itself goes on;
+    at once if the broker was down (the work is saved, the sweep starts it).
     """
+    if unpublished():
+        raise CommandError(f"{QUEUE_DOWN_MESSAGE} Not waiting for it.")
     deadline = time.monotonic() + timeout
     shown = None
     while True:

@@ -4,13 +4,20 @@
 publish with ``transaction.on_commit`` and returns the id, so the caller can
 store it on its row (and a user can poll it) before the worker ever runs.
 Outside a transaction the task is published at once.
+
+If the broker is down the work is not lost: the caller's row is committed
+(pending, queued), the publish is logged, and the sweep (mysite/sweep.py)
+queues that row again once the broker is back, with the same task id. The
+request or command learns of it through ``unpublished()``: pages and the API
+say "saved, will start when the queue is back" (202), never a 500.
 """
 
 import logging
+from contextvars import ContextVar
 from functools import partial
 from typing import Any
 
-from celery import Signature, Task, states, uuid
+from celery import Signature, Task, chord, states, uuid
 from django.conf import settings
 from django.db import transaction
 from kombu.exceptions import OperationalError
@@ -23,8 +30,24 @@ from mysite.priorities import Priority, broker_priority, broker_transport
 logger = logging.getLogger(__name__)
 
 
+QUEUE_DOWN_MESSAGE = "The task queue is unreachable: this is saved and will start when it is back."
+
+# The tasks this request (or command) saved but could not publish.
+_unpublished: ContextVar[tuple[str, ...]] = ContextVar("unpublished", default=())
+
+
 class BrokerUnavailable(Exception):
-    """The broker refused the message; the page should say so (HTTP 503)."""
+    """The broker refused a task that no row records (nothing would queue it
+    again): the page says so (HTTP 503) and the task's id reads FAILURE."""
+
+
+def unpublished() -> tuple[str, ...]:
+    """Names of the tasks enqueued in this context that the broker refused."""
+    return _unpublished.get()
+
+
+def unpublished_reset() -> None:
+    _unpublished.set(())
 
 
 def enqueue(
@@ -35,6 +58,7 @@ def enqueue(
     user=None,
     priority: int = Priority.NORMAL,
     countdown: float | None = None,
+    task_id: str | None = None,
     using: str = "default",
 ) -> str:
     """Publish ``task`` once the current transaction commits; return its id.
@@ -45,6 +69,8 @@ def enqueue(
     ``user``: who started it; the task status API shows it to them (and staff).
     ``priority``: a project ``Priority`` (0..9, higher first), translated for
     the broker. ``countdown``: seconds to wait, below the visibility timeout.
+    ``task_id``: publish under this id again (the sweep does, so whoever polls
+    the first id sees the outcome); a new one by default.
     Raises ``TypeError``/``ValueError`` on bad input before anything is written.
     """
     kwargs = dict(kwargs or {})
@@ -64,7 +90,7 @@ def enqueue(
     if user is not None and getattr(task, "ignore_result", False):
         raise ValueError(f"{name} stores no result: poll its domain row instead")
 
-    task_id = uuid()
+    task_id = task_id or uuid()
     if user is not None:
         UserTask.objects.using(using).create(task_id=task_id, task_name=name, user=user)
     options = {"task_id": task_id, "countdown": countdown}
@@ -79,8 +105,27 @@ def _publish(task: Task | Signature, args: tuple, kwargs: dict, options: dict) -
         task.apply_async(args, kwargs, **options)
     except OperationalError as exc:
         task_id = options["task_id"]
-        logger.error("Could not publish %s[%s]: %s", task.name, task_id, exc)
-        # Whoever polls this id learns the truth instead of a PENDING forever.
-        error = BrokerUnavailable(f"the task queue was unreachable: {exc}")
-        celery_app.backend.store_result(task_id, error, states.FAILURE)
-        raise error from exc
+        if not _swept(task):
+            logger.error("Could not publish %s[%s]: %s", task.name, task_id, exc)
+            # Whoever polls this id learns the truth instead of a PENDING forever.
+            error = BrokerUnavailable(f"the task queue was unreachable: {exc}")
+            celery_app.backend.store_result(task_id, error, states.FAILURE)
+            raise error from exc
+        # The row that asked for this is committed: the sweep publishes it
+        # again, under the same id (which stays PENDING meanwhile: true).
+        logger.warning(
+            "could not publish %s[%s] (%s): saved, the sweep queues it when the broker is back",
+            task.name,
+            task_id,
+            exc,
+        )
+        _unpublished.set((*_unpublished.get(), task.name))
+
+
+def _swept(task: Task | Signature) -> bool:
+    """Whether a domain row records this work, so the sweep queues it again."""
+    if isinstance(task, chord):
+        return all(_swept(part) for part in task.tasks)
+    if isinstance(task, Signature):
+        task = celery_app.tasks.get(task.task)
+    return getattr(task, "row", None) is not None

@@ -1,14 +1,24 @@
-"""Turn an unreachable broker or media storage into a clear 503, not a 500 traceback."""
+"""An unreachable broker or media storage: a clear answer, never a 500 traceback.
 
+One rule for every app: work that a domain row records (an image, a report,
+a notification, a payment) is saved even when the broker is down, and the
+sweep queues it once the broker is back; the page says so and the API
+answers 202 with a ``queue`` note. Anything else that needed the broker (a
+task no row records, e.g. the dashboard's demo) or the storage is a 503, with
+nothing saved.
+"""
+
+import json
 import logging
 
+from django.contrib import messages
 from django.http import JsonResponse
 from django.template.response import TemplateResponse
 from django.urls import resolve, reverse
 from django.utils.functional import cached_property
 from kombu.exceptions import OperationalError
 
-from mysite.enqueue import BrokerUnavailable
+from mysite.enqueue import QUEUE_DOWN_MESSAGE, BrokerUnavailable, unpublished, unpublished_reset
 from mysite.storage import StorageUnavailable
 
 logger = logging.getLogger(__name__)
@@ -24,7 +34,11 @@ class BrokerUnavailableMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        return self.get_response(request)
+        unpublished_reset()
+        response = self.get_response(request)
+        if unpublished() and response.status_code < 400:  # noqa: PLR2004
+            response = saved_for_later(request, response)
+        return response
 
     def process_exception(self, request, exception):
         if isinstance(exception, StorageUnavailable):
@@ -42,6 +56,18 @@ class BrokerUnavailableMiddleware:
             request, "mysite/unavailable.html", {"message": message}, status=503
         )
         return response.render()
+
+
+def saved_for_later(request, response):
+    """Say that the work was saved but not started: the broker was down."""
+    logger.warning("%s %s: saved, the broker was down", request.method, request.path)
+    if response.get("Content-Type", "").startswith("application/json"):
+        body = json.loads(response.content or b"{}")
+        if isinstance(body, dict):
+            body["queue"] = QUEUE_DOWN_MESSAGE
+        return JsonResponse(body, status=202, safe=False)
+    messages.warning(request, QUEUE_DOWN_MESSAGE)
+    return response
 
 
 class InternalEndpointsMiddleware:

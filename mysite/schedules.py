@@ -17,6 +17,13 @@ SCHEDULES = [
     *REPORT_SCHEDULES,
     *PAYMENT_SCHEDULES,
     {
+        # Every app's rows in flight too long (mysite/sweep.py).
+        "name": "Re-queue stuck work",
+        "task": "mysite.tasks.sweep_in_flight",
+        "kwargs": {},
+        "crontab": {"minute": "*/5"},
+    },
+    {
         # Instead of Celery's celery.backend_cleanup (one unbatched DELETE of
         # everything past one expiry): mysite/retention.py.
         "name": "Prune task results",
@@ -26,7 +33,10 @@ SCHEDULES = [
     },
 ]
 # Entries earlier releases installed, and what replaces each.
-REPLACED = {"celery.backend_cleanup": "Prune task results"}
+REPLACED = {
+    "celery.backend_cleanup": "Prune task results",
+    "Re-queue stuck payments": "Re-queue stuck work",  # the payments sweep, now every app's
+}
 
 
 def schedules_install() -> list[tuple[str, bool]]:

@@ -165,6 +165,10 @@ IMAGE_RENDITIONS = [
     {"name": "webp", "op": "fit", "size": (1600, 1600), "format": "WEBP"},
 ]
 
+# A run processing an image holds it this long at most (the task's hard time
+# limit); a claim older than this is a dead run's, and another run takes over.
+IMAGES_CLAIM_SECONDS = env.int("IMAGES_CLAIM_SECONDS", default=5 * 60)
+
 # --- Reports ----------------------------------------------------------------
 
 REPORTS_MAX_DAYS = env.int("REPORTS_MAX_DAYS", default=366)  # longest range one report covers
@@ -218,8 +222,21 @@ NOTIFICATION_RATE_MAX_WAIT = 1.0
 # A payment waits this long for a row lock, then its task retries (backoff).
 PAYMENTS_LOCK_TIMEOUT_MS = env.int("PAYMENTS_LOCK_TIMEOUT_MS", default=5000)
 PAYMENTS_MAX_RETRIES = 8  # database errors only; then the sweep takes over
-# The sweep re-queues payments pending (since their last enqueue) this long.
-PAYMENTS_SWEEP_AFTER = timedelta(seconds=env.int("PAYMENTS_SWEEP_AFTER_SECONDS", default=300))
+
+# --- Nothing stuck: the sweep ------------------------------------------------
+# Beat's "Re-queue stuck work" (every 5 minutes, mysite/sweep.py) queues again
+# each domain row in flight longer than its app's limit: since it was queued,
+# or since it last moved (an image claimed, a report started, a notification
+# sending). Each limit is above its task's hard time limit and longest retry
+# wait, so a row that is merely slow is not queued twice; all tasks are
+# idempotent, so one that is costs a no-op. See each app's sweeps.py.
+IMAGES_SWEEP_AFTER = timedelta(seconds=env.int("IMAGES_SWEEP_AFTER_SECONDS", default=15 * 60))
+REPORTS_SWEEP_AFTER = timedelta(seconds=env.int("REPORTS_SWEEP_AFTER_SECONDS", default=30 * 60))
+NOTIFICATIONS_SWEEP_AFTER = timedelta(
+    seconds=env.int("NOTIFICATIONS_SWEEP_AFTER_SECONDS", default=15 * 60)
+)
+PAYMENTS_SWEEP_AFTER = timedelta(seconds=env.int("PAYMENTS_SWEEP_AFTER_SECONDS", default=5 * 60))
+SWEEP_BATCH = 1000  # rows of one kind per run; the next run takes the rest
 
 # --- Metrics ----------------------------------------------------------------
 # Prometheus: the web at /metrics/, each worker on CELERY_METRICS_PORT when set
@@ -344,11 +361,11 @@ CELERY_RESULT_BACKEND_ALWAYS_RETRY = True  # reconnect after a dropped DB connec
 CELERY_RESULT_BACKEND_MAX_RETRIES = 5
 
 # Delivery. Late ack: a message is acknowledged after its task ran, so a
-# worker that dies mid-task does not lose it (every task is safe to run twice).
-# A task that kills its worker process is failed, not re-queued forever;
-# payments opt in to re-queueing on their own.
+# worker that dies mid-task does not lose it, and a pool process that dies
+# (SIGKILL, the OOM killer) puts its task back on the queue: every task is
+# safe to run twice (its row's status, claims and locks decide).
 CELERY_TASK_ACKS_LATE = True
-CELERY_TASK_REJECT_ON_WORKER_LOST = False
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
 # If the broker connection drops, cancel running late-ack tasks: their messages
 # go back to the queue and would otherwise run twice in parallel.
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True

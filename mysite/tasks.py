@@ -5,7 +5,7 @@ import time
 
 from celery import shared_task
 
-from mysite import retention
+from mysite import retention, sweep
 
 logger = logging.getLogger(__name__)
 
@@ -29,3 +29,9 @@ def prune_results() -> dict:
     it deleted, and the next one goes on from there.
     """
     return retention.results_prune()
+
+
+@shared_task(time_limit=5 * 60, soft_time_limit=4 * 60)
+def sweep_in_flight() -> dict:
+    """Periodic (every 5 minutes): queue again every app's rows in flight too long."""
+    return {"requeued": sweep.sweep()}

@@ -9,10 +9,9 @@ added, every field is read-only: saving the change page sends nothing again.
 import re
 
 from django import forms
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.core.exceptions import ValidationError
 
-from mysite.enqueue import BrokerUnavailable
 from mysite.priorities import Priority
 from notifications import services
 from notifications.models import Broadcast, ContactPoint, Notification
@@ -113,15 +112,6 @@ class AddedThroughServiceAdmin(admin.ModelAdmin):
         if obj is None:
             return ()
         return [field.name for field in self.model._meta.fields]
-
-    def add_view(self, request, form_url="", extra_context=None):
-        try:
-            return super().add_view(request, form_url, extra_context)
-        except BrokerUnavailable:
-            # The middleware answers 503; the "added successfully" message
-            # queued before the commit would say otherwise on the next page.
-            list(messages.get_messages(request))
-            raise
 
     def save_model(self, request, obj, form, change):
         if change:

@@ -12,6 +12,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.db.models import Count, F, Q
+from django.db.models.functions import Now
 from django.utils import timezone
 
 from mysite import ratelimit
@@ -165,7 +166,7 @@ def notification_deliver(*, notification_id: int, waits: int = 0) -> Notificatio
             channel_turn_wait(channel=notification.channel, waits=waits)
             notification.status = Notification.Status.SENDING
             notification.attempts += 1
-            notification.save(update_fields=["status", "attempts"])
+            notification.save(update_fields=["status", "attempts", "updated_at"])
     except ratelimit.RateLimiterUnavailable as exc:
         Notification.objects.filter(pk=notification_id).update(last_error=str(exc))
         raise
@@ -177,13 +178,14 @@ def notification_deliver(*, notification_id: int, waits: int = 0) -> Notificatio
         return notification_fail(notification_id=notification_id, reason=str(exc))
     except TransientDeliveryError as exc:
         Notification.objects.filter(pk=notification_id).update(
-            status=Notification.Status.QUEUED, last_error=str(exc)
+            status=Notification.Status.QUEUED, last_error=str(exc), updated_at=Now()
         )
         raise
     Notification.objects.filter(pk=notification_id).update(
         status=Notification.Status.SENT,
         provider_message_id=provider_id,
         sent_at=timezone.now(),
+        updated_at=Now(),
         last_error="",
     )
     notification.refresh_from_db()
@@ -224,7 +226,7 @@ def channel_turn_wait(*, channel: str, waits: int = 0) -> None:
 def notification_fail(*, notification_id: int, reason: str) -> Notification:
     logger.warning("notification %s failed: %s", notification_id, reason)
     Notification.objects.filter(pk=notification_id).update(
-        status=Notification.Status.FAILED, last_error=reason
+        status=Notification.Status.FAILED, last_error=reason, updated_at=Now()
     )
     return Notification.objects.get(pk=notification_id)
 
@@ -371,7 +373,10 @@ def broadcast_deliver_chunk(
         Notification.objects.filter(
             pk__in=notification_ids, status=Notification.Status.QUEUED
         ).update(
-            status=Notification.Status.SENT, sent_at=timezone.now(), attempts=F("attempts") + 1
+            status=Notification.Status.SENT,
+            sent_at=timezone.now(),
+            updated_at=Now(),
+            attempts=F("attempts") + 1,
         )
     else:
         deadline = time.monotonic() + CHUNK_WORK_SECONDS

@@ -8,18 +8,37 @@ import logging
 from celery import shared_task
 from celery.exceptions import Retry
 from django.conf import settings
+from django.db.models import Q
 
 from mysite.enqueue import enqueue
 from mysite.ratelimit import RateLimiterUnavailable
-from mysite.retry import RETRY_MAX_SECONDS, retry_delay
+from mysite.retry import retry_delay
+from mysite.taskbase import WorkRow
 from notifications import services
 from notifications.backends import TransientDeliveryError
+from notifications.models import Notification
 
 logger = logging.getLogger(__name__)
 
 
+def _give_up(*, notification_id: int, reason: str):
+    """The task's last word: the notification failed, and its broadcast counts it."""
+    return _outcome(services.notification_fail(notification_id=notification_id, reason=reason))
+
+
 @shared_task(
-    bind=True, max_retries=settings.NOTIFICATION_MAX_RETRIES, time_limit=60, soft_time_limit=50
+    bind=True,
+    transient=(TransientDeliveryError,),
+    max_retries=settings.NOTIFICATION_MAX_RETRIES,
+    row=WorkRow(
+        "notifications.Notification",
+        arg="notification_id",
+        done=Q(status__in=[Notification.Status.SENT, Notification.Status.CANCELLED]),
+        reopen={"status": Notification.Status.QUEUED, "last_error": ""},
+        fail=_give_up,
+    ),
+    time_limit=60,
+    soft_time_limit=50,
 )
 def send_notification(self, notification_id: int, waits: int = 0) -> dict:
     """Deliver one notification; transient errors retry with backoff (and Retry-After).
@@ -37,17 +56,6 @@ def send_notification(self, notification_id: int, waits: int = 0) -> dict:
         countdown = retry_delay(waits)
         logger.warning("notification %s: %s; again in %.1fs", notification_id, exc, countdown)
         raise _later(self, countdown=countdown, waits=waits + 1) from None
-    except TransientDeliveryError as exc:
-        if self.request.retries >= self.max_retries:
-            notification = services.notification_fail(
-                notification_id=notification_id, reason=f"Gave up after retries: {exc}"
-            )
-            return _outcome(notification)
-        # A provider's Retry-After is honoured, within our own cap.
-        countdown = min(
-            max(exc.retry_after or 0, retry_delay(self.request.retries)), RETRY_MAX_SECONDS
-        )
-        raise self.retry(exc=exc, countdown=countdown) from exc
     return _outcome(notification)
 
 
@@ -69,7 +77,11 @@ def _outcome(notification) -> dict:
     return {"notification": notification.pk, "status": notification.status}
 
 
-@shared_task(time_limit=5 * 60, soft_time_limit=4 * 60)
+@shared_task(
+    row=WorkRow("notifications.Broadcast", arg="broadcast_id", done=Q(finished_at__isnull=False)),
+    time_limit=5 * 60,
+    soft_time_limit=4 * 60,
+)
 def send_broadcast_chunk(broadcast_id: int, notification_ids: list[int], waits: int = 0) -> dict:
     """Deliver one chunk of a broadcast; transient failures go on as single tasks.
 

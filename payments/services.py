@@ -13,7 +13,6 @@ running the task twice moves money once.
 import logging
 import re
 from dataclasses import dataclass
-from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
@@ -22,7 +21,7 @@ from django.db.models import Count, F, Q, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from mysite.enqueue import BrokerUnavailable, enqueue
+from mysite.enqueue import enqueue
 from payments.models import AMOUNT_DIGITS, AMOUNT_PLACES, Account, Currency, LedgerEntry, Payment
 
 logger = logging.getLogger(__name__)
@@ -205,10 +204,6 @@ def payment_create(
         if earlier is None:
             raise
         return _replay(earlier, wanted), False
-    except BrokerUnavailable:
-        # Committed, but its task was not published: the payment is safe and
-        # pending, and the sweep queues it once the broker is back.
-        logger.warning("payment %s saved; the sweep will queue it", payment.pk)
     return payment, True
 
 
@@ -555,32 +550,23 @@ def account_close(*, account: Account) -> Account:
 # -- nothing stuck, nothing off -------------------------------------------------
 
 
-def payments_sweep(*, older_than: timedelta | None = None, limit: int = 1000) -> list[int]:
-    """Queue again the payments pending longer than ``older_than``; their ids.
+def payments_requeue(payments: list[Payment]) -> None:
+    """Queue each payment again, under its own task id; for the sweep (payments/sweeps.py).
 
     A process that dies between the commit that created a payment and the
-    publish of its task would leave it pending forever; so would a task that
-    ran out of retries. Processing is idempotent, so queueing one that is
-    merely slow costs one no-op task. Rows being processed right now are
-    locked and skipped.
+    publish of its task would leave it pending forever; so would a broker
+    that was down, or a task that ran out of retries. Processing is
+    idempotent, so queueing one that is merely slow costs one no-op task.
     """
     from payments.tasks import process_payment as process_payment_task
 
     now = timezone.now()
-    threshold = now - (older_than if older_than is not None else settings.PAYMENTS_SWEEP_AFTER)
-    with transaction.atomic():
-        stale = list(
-            Payment.objects.select_for_update(skip_locked=True)
-            .filter(status=Payment.Status.PENDING, enqueued_at__lt=threshold)
-            .order_by("pk")[:limit]
+    for payment in payments:
+        payment.task_id = enqueue(
+            process_payment_task, args=[payment.pk], task_id=payment.task_id or None
         )
-        for payment in stale:
-            payment.task_id = enqueue(process_payment_task, args=[payment.pk])
-            payment.enqueued_at = now
-        Payment.objects.bulk_update(stale, ["task_id", "enqueued_at"])
-    if stale:
-        logger.warning("re-queued %s payments pending since before %s", len(stale), threshold)
-    return [payment.pk for payment in stale]
+        payment.enqueued_at = now
+    Payment.objects.bulk_update(payments, ["task_id", "enqueued_at"])
 
 
 def ledger_check() -> list[str]:
@@ -658,12 +644,6 @@ def ledger_alert_staff(*, problems: list[str]) -> None:
 
 
 SCHEDULES = [
-    {
-        "name": "Re-queue stuck payments",
-        "task": "payments.tasks.sweep_pending_payments",
-        "kwargs": {},
-        "crontab": {"minute": "*/5"},
-    },
     {
         "name": "Ledger check",
         "task": "payments.tasks.check_ledger",

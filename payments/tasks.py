@@ -8,42 +8,32 @@ import logging
 
 from celery import shared_task
 from django.conf import settings
-from django.db import OperationalError
+from django.db import InterfaceError, OperationalError
+from django.db.models import Q
 
-from mysite.retry import retry_delay
+from mysite.taskbase import WorkRow
 from payments import services
+from payments.models import Payment
 
 logger = logging.getLogger(__name__)
 
 
 @shared_task(
-    bind=True,
-    # Acknowledged after it ran, and re-queued if the worker process dies
-    # mid-task: the payment row lock and its status make a second run a no-op.
-    acks_late=True,
-    reject_on_worker_lost=True,
+    # Re-queued if the worker process dies mid-task (as every task): the
+    # payment row lock and its status make a second run a no-op.
+    transient=(OperationalError, InterfaceError),
     max_retries=settings.PAYMENTS_MAX_RETRIES,
+    # Given up, a payment stays pending: the sweep queues it again later.
+    row=WorkRow("payments.Payment", arg="payment_id", done=~Q(status=Payment.Status.PENDING)),
     time_limit=60,
     soft_time_limit=50,
 )
-def process_payment(self, payment_id: int) -> dict:
+def process_payment(payment_id: int) -> dict:
     """Apply one payment. Database errors (deadlock, serialization failure,
     lock timeout, lost connection) roll back and retry with backoff; refusals
     are final and recorded on the payment."""
-    try:
-        payment = services.payment_process(payment_id=payment_id)
-    except OperationalError as exc:
-        if self.request.retries >= self.max_retries:
-            logger.error("payment %s still pending after retries; the sweep will retry", payment_id)
-            raise
-        raise self.retry(exc=exc, countdown=retry_delay(self.request.retries)) from exc
+    payment = services.payment_process(payment_id=payment_id)
     return {"payment": payment.pk, "status": payment.status}
-
-
-@shared_task(time_limit=5 * 60, soft_time_limit=4 * 60)
-def sweep_pending_payments() -> dict:
-    """Periodic: queue again the payments that have been pending too long."""
-    return {"requeued": services.payments_sweep()}
 
 
 @shared_task(time_limit=10 * 60, soft_time_limit=9 * 60)

@@ -12,7 +12,7 @@ from celery.schedules import crontab
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Count, Sum
-from django.db.models.functions import TruncDate
+from django.db.models.functions import Now, TruncDate
 from django.utils import timezone
 
 from mysite.enqueue import enqueue
@@ -95,7 +95,7 @@ def report_request(
             end_date=last,
             defaults={"status": Report.Status.PENDING, "error": "", "requested_by": user},
         )
-        _report_enqueue(report)
+        report_enqueue(report)
     return report
 
 
@@ -114,19 +114,28 @@ def report_request_if_missing(*, period: str, start: date) -> Report | None:
         )
         if not created:
             return None
-        _report_enqueue(report)
+        report_enqueue(report)
     return report
 
 
-def _report_enqueue(report: Report) -> None:
-    """Queue the task for ``report`` on commit; the task id is stored on the row."""
-    from reports.tasks import generate_sales_report as generate_sales_report_task
-
+def report_task_kwargs(report: Report) -> dict:
+    """The task arguments that make exactly this report (its period, pinned)."""
     kwargs = {"period": report.period, "start": report.start_date.isoformat()}
     if report.period == Report.Period.CUSTOM:
         kwargs["end"] = report.end_date.isoformat()
-    report.task_id = enqueue(generate_sales_report_task, kwargs=kwargs)
-    report.save(update_fields=["task_id"])
+    return kwargs
+
+
+def report_enqueue(report: Report, *, task_id: str | None = None) -> None:
+    """Queue the task for ``report`` on commit; the task id is stored on the row.
+
+    ``task_id``: queue it again under the id it had (the sweep)."""
+    from reports.tasks import generate_sales_report as generate_sales_report_task
+
+    report.task_id = enqueue(
+        generate_sales_report_task, kwargs=report_task_kwargs(report), task_id=task_id
+    )
+    report.save(update_fields=["task_id", "updated_at"])
 
 
 def report_prepare(*, period: str, start: str | None, end: str | None, task_id: str) -> Report:
@@ -138,7 +147,7 @@ def report_prepare(*, period: str, start: str | None, end: str | None, task_id: 
     )
     report, _ = Report.objects.get_or_create(period=period, start_date=first, end_date=last)
     Report.objects.filter(pk=report.pk).update(
-        status=Report.Status.RUNNING, task_id=task_id, error=""
+        status=Report.Status.RUNNING, task_id=task_id, error="", updated_at=Now()
     )
     return report
 
@@ -240,6 +249,7 @@ def report_generate(*, report_id: int) -> Report:
         row_count=summary["orders"],
         duration=timedelta(seconds=time.monotonic() - started),
         finished_at=timezone.now(),
+        updated_at=Now(),
         error="",
     )
     logger.info("report %s ready: %s orders", report.pk, summary["orders"])
@@ -268,7 +278,7 @@ def _tell_requester(report: Report) -> None:
 def report_fail(*, report_id: int, reason: str) -> None:
     logger.warning("report %s failed: %s", report_id, reason)
     Report.objects.filter(pk=report_id).update(
-        status=Report.Status.FAILED, error=reason, finished_at=timezone.now()
+        status=Report.Status.FAILED, error=reason, finished_at=timezone.now(), updated_at=Now()
     )
 
 

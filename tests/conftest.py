@@ -24,6 +24,7 @@ from django.core.files.storage import default_storage
 
 from mysite import config
 from mysite.celery import app as celery_app
+from mysite.enqueue import unpublished_reset
 from tests import seaweedfs
 
 IN_CI = os.environ.get("CI") == "true"
@@ -132,26 +133,47 @@ def _release_thread_connections(django_db_setup):
     gc.collect()
 
 
-@pytest.fixture
-def broker_down():
-    """Point the Celery app at a loopback port where no broker listens."""
-    conf = celery_app.conf
-    saved = {key: conf.get(key) for key in ("broker_read_url", "broker_write_url")}
-    dead = f"redis://127.0.0.1:{closed_port()}/0"
+@pytest.fixture(autouse=True)
+def _fresh_unpublished():
+    """Each test starts with no "saved but not published" work (a command
+    process or a request would)."""
+    unpublished_reset()
 
-    def reset_pools():
+
+class BrokerOutage:
+    """The Celery app pointed at a loopback port where no broker listens, until ``end()``."""
+
+    def __init__(self):
+        conf = celery_app.conf
+        self.saved = {key: conf.get(key) for key in ("broker_read_url", "broker_write_url")}
+        self.url = f"redis://127.0.0.1:{closed_port()}/0"
+        conf.broker_read_url = conf.broker_write_url = self.url
+        self._reset_pools()
+        self.over = False
+
+    @staticmethod
+    def _reset_pools():
         # Forget the app's pools; kombu keeps them per URL and hands the same
         # ones back once the real URL is restored.
         celery_app._pool = None
         celery_app.amqp._producer_pool = None
 
-    conf.broker_read_url = conf.broker_write_url = dead
-    reset_pools()
+    def end(self) -> None:
+        """The broker is back (for this process's publishing)."""
+        if not self.over:
+            celery_app.conf.update(self.saved)
+            self._reset_pools()
+            self.over = True
+
+
+@pytest.fixture
+def broker_down():
+    """Publishing fails as with the broker down (``.end()`` brings it back)."""
+    outage = BrokerOutage()
     try:
-        yield dead
+        yield outage
     finally:
-        conf.update(saved)
-        reset_pools()
+        outage.end()
 
 
 @dataclass(frozen=True)

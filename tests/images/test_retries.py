@@ -2,6 +2,7 @@
 
 import pytest
 from django.core.files.storage import default_storage
+from django_celery_results.models import TaskResult
 
 import mysite.storage
 from images import services
@@ -64,21 +65,24 @@ def test_a_storage_hiccup_is_retried_and_the_image_gets_ready(user, celery_worke
     assert ready.renditions.count() == 4
 
 
-@pytest.mark.django_db
-def test_when_retries_run_out_the_image_fails_with_the_reason(user, flaky_storage):
-    # given: an image whose storage keeps failing, on the task's last attempt
-    [image], _ = services.images_upload(owner=user, uploads=[upload(picture())])
+@pytest.mark.django_db(transaction=True)
+def test_when_retries_run_out_the_image_fails_with_the_reason(
+    user, celery_worker, flaky_storage, monkeypatch
+):
+    # given: a storage that keeps failing, and a task allowed one retry
     flaky_storage["failures_left"] = 10**6
-    process_image.push_request(retries=process_image.max_retries, id="last-try")
+    monkeypatch.setattr(process_image, "max_retries", 1)
 
-    # when: the task body runs (synchronously here: this is its give-up branch)
-    try:
-        outcome = process_image(image.pk)
-    finally:
-        process_image.pop_request()
+    # when
+    [image], _ = services.images_upload(owner=user, uploads=[upload(picture())])
 
-    # then
-    image.refresh_from_db()
-    assert outcome == {"image": image.pk, "status": "failed"}
-    assert image.status == "failed"
-    assert image.error.startswith("Storage kept failing: could not write images/renditions/")
+    # then: the project task class gave up and marked the row failed, saying why
+    failed = wait_for(
+        lambda: Image.objects.filter(pk=image.pk, status="failed").first(),
+        what="the image to fail after its retry",
+    )
+    assert failed.error.startswith("Gave up after 1 retries: StorageUnavailable: could not write")
+    assert wait_for(
+        lambda: TaskResult.objects.filter(task_id=failed.task_id, status="FAILURE").exists(),
+        what="the task's result to say FAILURE",
+    )

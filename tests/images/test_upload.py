@@ -1,10 +1,15 @@
 """Uploads through the service, the page and the API: what is accepted, what is refused."""
 
+from datetime import timedelta
+
 import pytest
 from django.urls import reverse
 
 from images import services
 from images.models import Image
+from mysite.enqueue import QUEUE_DOWN_MESSAGE
+from mysite.sweep import sweep
+from tests.conftest import wait_for
 from tests.factories import picture, upload
 
 pytestmark = pytest.mark.django_db
@@ -163,14 +168,30 @@ def test_another_users_image_is_404_everywhere(client, user, other_user):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_broker_down_refuses_the_upload_and_keeps_nothing(client, user, broker_down, media):
+def test_an_upload_while_the_broker_is_down_is_kept_and_the_sweep_starts_it(
+    client, user, broker_down, media, celery_worker, settings
+):
+    # given
     client.force_login(user)
 
+    # when: the broker is down as the photo comes in
     response = client.post(reverse("images:api-create"), {"file": upload(picture())})
 
-    assert response.status_code == 503
-    assert Image.objects.count() == 0
-    assert media.names() == []
+    # then: saved, and the answer says it starts later
+    assert response.status_code == 202
+    assert response.json()["queue"] == QUEUE_DOWN_MESSAGE
+    image = Image.objects.get()
+    assert image.status == "pending"
+    assert media.names() == [image.original.name]
+
+    # when: the broker is back and the sweep runs
+    broker_down.end()
+    settings.IMAGES_SWEEP_AFTER = timedelta(0)
+    assert sweep() == {"images.Image": [image.pk]}
+
+    # then: processed, under the task id the upload answered with
+    ready = wait_for(lambda: Image.objects.filter(pk=image.pk, status="ready").first())
+    assert ready.task_id == response.json()["task_id"]
 
 
 def test_gallery_and_detail_pages_render_for_the_owner(client, user):

@@ -9,6 +9,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from mysite.enqueue import QUEUE_DOWN_MESSAGE
 from payments import selectors, services
 from payments.models import Account, Payment
 from tests.conftest import wait_for
@@ -378,7 +379,9 @@ def test_a_payment_made_while_the_broker_is_down_waits_for_the_sweep(
     assert response.json()["status"] == "pending"
     payment = Payment.objects.get(idempotency_key="offline")
     assert payment.enqueued_at is not None  # what the sweep looks at
-    assert f"payment {payment.pk} saved; the sweep will queue it" in caplog.text
+    assert f"process_payment[{payment.task_id}]" in caplog.text
+    assert "saved, the sweep queues it when the broker is back" in caplog.text
+    assert response.json()["queue"] == QUEUE_DOWN_MESSAGE
     assert (
         post(
             client,

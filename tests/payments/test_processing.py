@@ -19,6 +19,7 @@ from django.db import connection
 from django.db.models import Sum
 
 from mysite.enqueue import enqueue
+from mysite.sweep import sweep
 from payments import services
 from payments.models import Account, LedgerEntry, Payment
 from payments.tasks import process_payment
@@ -221,7 +222,7 @@ def test_a_task_whose_pool_process_dies_is_run_again(hot_accounts, payment_worke
     assert_ledger_adds_up(hot_accounts, total)
 
 
-def test_a_worker_killed_mid_batch_leaves_nothing_stuck(hot_accounts, payment_workers):
+def test_a_worker_killed_mid_batch_leaves_nothing_stuck(hot_accounts, payment_workers, settings):
     """SIGKILL a whole worker in the middle of a batch and start another.
 
     What the dead worker had taken (prefetch 1 per process) stays with Redis
@@ -246,7 +247,8 @@ def test_a_worker_killed_mid_batch_leaves_nothing_stuck(hot_accounts, payment_wo
         holder.close()
     payment_workers(concurrency=2)
     wait_for(lambda: pending() <= 2, timeout=120, what="the new worker to take over")
-    services.payments_sweep(older_than=timedelta(0))
+    settings.PAYMENTS_SWEEP_AFTER = timedelta(0)
+    sweep()
 
     # then
     wait_for(lambda: pending() == 0, timeout=60, what="the swept payments")
