@@ -201,7 +201,6 @@ NOTIFICATION_CHANNELS = {
     },
     "in_app": {"BACKEND": "notifications.backends.InAppBackend"},
 }
-NOTIFICATION_MAX_RETRIES = 5
 NOTIFICATION_SMS_MAX_CHARS = env.int("NOTIFICATION_SMS_MAX_CHARS", default=480)  # 3 segments
 NOTIFICATION_BROADCAST_CHUNK = 500  # notifications per task when broadcasting
 # Messages per second a channel sends (providers throttle), for the whole
@@ -221,7 +220,6 @@ NOTIFICATION_RATE_MAX_WAIT = 1.0
 # --- Payments ---------------------------------------------------------------
 # A payment waits this long for a row lock, then its task retries (backoff).
 PAYMENTS_LOCK_TIMEOUT_MS = env.int("PAYMENTS_LOCK_TIMEOUT_MS", default=5000)
-PAYMENTS_MAX_RETRIES = 8  # database errors only; then the sweep takes over
 
 # --- Nothing stuck: the sweep ------------------------------------------------
 # Beat's "Re-queue stuck work" (every 5 minutes, mysite/sweep.py) queues again

@@ -126,7 +126,10 @@ class ProjectTask(Task):
 
     def on_failure(self, exc, task_id, args, kwargs, einfo) -> None:
         """Given up: mark the domain row failed, with a reason a person can read."""
-        if self.row is None or self.row.fail is None:
+        if self.row is None:
+            return
+        if self.row.fail is None:
+            logger.warning("%s[%s] gave up: its row stays for the sweep", self.name, task_id)
             return
         row = self.row.find(self, args, kwargs, task_id)
         if row is None or self.row.is_done(row):

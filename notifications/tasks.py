@@ -7,7 +7,6 @@ import logging
 
 from celery import shared_task
 from celery.exceptions import Retry
-from django.conf import settings
 from django.db.models import Q
 
 from mysite.enqueue import enqueue
@@ -29,7 +28,7 @@ def _give_up(*, notification_id: int, reason: str):
 @shared_task(
     bind=True,
     transient=(TransientDeliveryError,),
-    max_retries=settings.NOTIFICATION_MAX_RETRIES,
+    max_retries=5,
     row=WorkRow(
         "notifications.Notification",
         arg="notification_id",

@@ -7,7 +7,6 @@ Routed to the `payments` queue by CELERY_TASK_ROUTES; its workers run with
 import logging
 
 from celery import shared_task
-from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from django.db.models import Q
 
@@ -22,7 +21,7 @@ logger = logging.getLogger(__name__)
     # Re-queued if the worker process dies mid-task (as every task): the
     # payment row lock and its status make a second run a no-op.
     transient=(OperationalError, InterfaceError),
-    max_retries=settings.PAYMENTS_MAX_RETRIES,
+    max_retries=8,  # database errors only; then the sweep takes over
     # Given up, a payment stays pending: the sweep queues it again later.
     row=WorkRow("payments.Payment", arg="payment_id", done=~Q(status=Payment.Status.PENDING)),
     time_limit=60,

@@ -22,6 +22,7 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
+import mysite.storage
 from mysite import config
 from mysite.celery import app as celery_app
 from mysite.enqueue import unpublished_reset
@@ -259,6 +260,33 @@ class Media:
     def write(self, name: str, data: bytes) -> None:
         default_storage.delete(name)
         default_storage.save(name, ContentFile(data))
+
+
+class FlakyStorage:
+    """The real storage, but writes of names containing ``calls["match"]``
+    (renditions by default) fail with an I/O error ``calls["failures_left"]`` times."""
+
+    def __init__(self, real):
+        self.real = real
+        self.calls = {"failures_left": 0, "attempts": 0, "match": "renditions"}
+
+    def __getattr__(self, name):
+        return getattr(self.real, name)
+
+    def save(self, name, content, **kwargs):
+        self.calls["attempts"] += 1
+        if self.calls["match"] in name and self.calls["failures_left"] > 0:
+            self.calls["failures_left"] -= 1
+            raise OSError(5, "Input/output error")
+        return self.real.save(name, content, **kwargs)
+
+
+@pytest.fixture
+def flaky_storage(monkeypatch):
+    """A storage hiccup: where our code writes files, the first writes fail."""
+    flaky = FlakyStorage(default_storage)
+    monkeypatch.setattr(mysite.storage, "default_storage", flaky)
+    return flaky.calls
 
 
 @pytest.fixture

@@ -1,10 +1,8 @@
 """Transient storage errors retry with backoff; a storage that keeps failing fails the image."""
 
 import pytest
-from django.core.files.storage import default_storage
 from django_celery_results.models import TaskResult
 
-import mysite.storage
 from images import services
 from images.models import Image
 from images.tasks import process_image
@@ -22,32 +20,6 @@ def test_retry_delay_grows_with_jitter_and_stays_capped(retries, settings):
     assert all(ceiling / 2 <= delay <= ceiling for delay in delays)
     assert len(set(delays)) > 1  # jittered
     assert max(delays) < settings.TASK_VISIBILITY_TIMEOUT
-
-
-class FlakyStorage:
-    """The real storage, but rendition writes fail with an I/O error ``n`` times."""
-
-    def __init__(self, real):
-        self.real = real
-        self.calls = {"failures_left": 0, "attempts": 0}
-
-    def __getattr__(self, name):
-        return getattr(self.real, name)
-
-    def save(self, name, content, **kwargs):
-        self.calls["attempts"] += 1
-        if "renditions" in name and self.calls["failures_left"] > 0:
-            self.calls["failures_left"] -= 1
-            raise OSError(5, "Input/output error")
-        return self.real.save(name, content, **kwargs)
-
-
-@pytest.fixture
-def flaky_storage(monkeypatch):
-    """A storage hiccup: where our code writes files, the first writes fail."""
-    flaky = FlakyStorage(default_storage)
-    monkeypatch.setattr(mysite.storage, "default_storage", flaky)
-    return flaky.calls
 
 
 @pytest.mark.django_db(transaction=True)

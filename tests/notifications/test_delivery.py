@@ -3,9 +3,11 @@
 from datetime import timedelta
 
 import pytest
+from django_celery_results.models import TaskResult
 
 from notifications import services
 from notifications.models import Notification
+from notifications.tasks import send_notification
 from tests.conftest import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -73,6 +75,27 @@ def test_sms_500_then_200_is_retried_and_sent_once(reachable_user, celery_worker
     assert [r["json"]["to"] for r in provider.requests] == ["+4915112345678", "+4915112345678"]
     keys = {r["headers"]["Idempotency-Key"] for r in provider.requests}
     assert keys == {f"notification-{notification.pk}"}  # the provider can tell it is one message
+
+
+def test_a_provider_that_keeps_failing_is_given_up_with_the_reason(
+    reachable_user, celery_worker, provider, monkeypatch
+):
+    # given: a provider that answers 500 every time, and one retry allowed
+    provider.answers.extend([(500, {}, "upstream broke")] * 2)
+    monkeypatch.setattr(send_notification, "max_retries", 1)
+
+    # when
+    notification = services.notification_send(recipient=reachable_user, channel="sms", body="x")
+
+    # then: the project task class gave up after its retry and said why
+    done = wait_final(notification.pk)
+    assert done.status == "failed"
+    assert done.attempts == 2
+    assert done.last_error.startswith("Gave up after 1 retries: TransientDeliveryError: HTTP 500")
+    assert wait_for(
+        lambda: TaskResult.objects.filter(task_id=done.task_id, status="FAILURE").exists(),
+        what="the task's result to say FAILURE",
+    )
 
 
 def test_429_waits_for_retry_after(reachable_user, celery_worker, provider):
