@@ -44,6 +44,7 @@ SWEEPS = [
         since="updated_at",
         after="IMAGES_SWEEP_AFTER",
         requeue=images_requeue,
+        task="images.tasks.process_image",
     ),
     Sweep(
         model="images.ImageBatch",
@@ -53,5 +54,6 @@ SWEEPS = [
         since="created_at",
         after="IMAGES_SWEEP_AFTER",
         requeue=batches_finish,
+        task="images.tasks.batch_finish",
     ),
 ]

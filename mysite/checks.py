@@ -40,3 +40,46 @@ def task_time_limits_check(app_configs=None, **kwargs) -> list[Error]:
                 )
             )
     return errors
+
+
+@register()
+def sweep_limits_check(app_configs=None, **kwargs) -> list[Error]:
+    """A row counts as stuck only once no run of its task can still be alive.
+
+    Otherwise the sweep queues a row whose run is merely slow, and (for a
+    notification being sent, an image being processed) a second run starts
+    beside the first. An image's claim must outlive its run for the same reason.
+    """
+    from mysite.sweep import sweeps
+
+    app.loader.autodiscover_tasks([config.name for config in apps.get_app_configs()])
+    errors = []
+    for entry in sweeps():
+        task = app.tasks.get(entry.task) if entry.task else None
+        if task is None:
+            continue
+        limit = task.time_limit or app.conf.task_time_limit
+        after = getattr(settings, entry.after).total_seconds()
+        if entry.model == "images.Image":
+            limit = max(limit, settings.IMAGES_CLAIM_SECONDS)
+        if after <= limit:
+            errors.append(
+                Error(
+                    f"{entry.after} ({after:.0f} s) must be above the {limit} s a run of "
+                    f"{entry.task} may take (its hard time limit, or the image claim).",
+                    hint=f"Raise {entry.after}.",
+                    id="mysite.E003",
+                )
+            )
+    claim_task = app.tasks.get("images.tasks.process_image")
+    if claim_task is not None and settings.IMAGES_CLAIM_SECONDS < claim_task.time_limit:
+        errors.append(
+            Error(
+                f"IMAGES_CLAIM_SECONDS ({settings.IMAGES_CLAIM_SECONDS}) is below the hard time "
+                f"limit of images.tasks.process_image ({claim_task.time_limit} s): a live run's "
+                "claim could be taken over.",
+                hint="Raise IMAGES_CLAIM_SECONDS.",
+                id="mysite.E004",
+            )
+        )
+    return errors

@@ -38,6 +38,8 @@ class Sweep:
     (the row's last move). ``after``: the name of the setting (a timedelta)
     past which a row counts as stuck. ``requeue(rows)``: queue their work
     again and move ``since``; it runs in the transaction that locked them.
+    ``task``: the task working on such a row; the system check mysite.E003
+    keeps ``after`` above its hard time limit (a live run is never swept).
     """
 
     model: str
@@ -45,6 +47,7 @@ class Sweep:
     since: str
     after: str
     requeue: Callable[[list], object]
+    task: str = ""  # the task that works on the row: ``after`` must outlive a run of it
 
     @property
     def name(self) -> str:

@@ -64,6 +64,7 @@ SWEEPS = [
         since="updated_at",
         after="NOTIFICATIONS_SWEEP_AFTER",
         requeue=notifications_requeue,
+        task="notifications.tasks.send_notification",
     ),
     Sweep(
         model="notifications.Broadcast",
@@ -72,5 +73,6 @@ SWEEPS = [
         since="created_at",
         after="NOTIFICATIONS_SWEEP_AFTER",
         requeue=broadcasts_finish,
+        task="notifications.tasks.send_broadcast_chunk",
     ),
 ]

@@ -13,5 +13,6 @@ SWEEPS = [
         since="enqueued_at",
         after="PAYMENTS_SWEEP_AFTER",
         requeue=payments_requeue,
+        task="payments.tasks.process_payment",
     ),
 ]

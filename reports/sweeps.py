@@ -20,5 +20,6 @@ SWEEPS = [
         since="updated_at",
         after="REPORTS_SWEEP_AFTER",
         requeue=reports_requeue,
+        task="reports.tasks.generate_sales_report",
     ),
 ]

@@ -1,3 +1,5 @@
+from datetime import timedelta
+
 import pytest
 from django.core.checks import run_checks
 
@@ -40,4 +42,18 @@ def test_a_soft_limit_above_the_hard_one_is_an_error(registered):
 
     assert [e.msg for e in errors] == [
         "Task tests.soft_above_hard has soft time limit 20 above its hard limit 10."
+    ]
+
+
+def test_a_sweep_that_could_catch_a_live_run_is_an_error(settings):
+    # given: notifications counted as stuck before a send may have ended (60 s)
+    settings.NOTIFICATIONS_SWEEP_AFTER = timedelta(seconds=60)
+    settings.IMAGES_CLAIM_SECONDS = 10
+
+    errors = [e for e in run_checks() if e.id in {"mysite.E003", "mysite.E004"}]
+
+    assert [(e.id, e.msg.split(" ")[0]) for e in errors] == [
+        ("mysite.E003", "NOTIFICATIONS_SWEEP_AFTER"),  # single sends
+        ("mysite.E003", "NOTIFICATIONS_SWEEP_AFTER"),  # broadcast chunks
+        ("mysite.E004", "IMAGES_CLAIM_SECONDS"),
     ]
