@@ -2,6 +2,7 @@
 the operations console."""
 
 import ast
+import json
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -365,6 +366,13 @@ def task_arguments(result: TaskResult, *, meta: dict | None = None) -> tuple[lis
         ) from None
     if not isinstance(args, list | tuple) or not isinstance(kwargs, dict):
         raise ArgumentsUnreadable(f"Its stored arguments are not a call: {args_repr!s:.200}")
+    try:  # a repr cut short ends in "...": a literal, but not the call's
+        json.dumps([args, kwargs], allow_nan=False)
+    except (TypeError, ValueError):
+        raise ArgumentsUnreadable(
+            f"Its stored arguments are cut short or not JSON: {args_repr!s:.200} "
+            f"{kwargs_repr!s:.200}"
+        ) from None
     return list(args), kwargs
 
 
