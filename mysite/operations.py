@@ -22,7 +22,7 @@ from kombu.exceptions import OperationalError
 
 from mysite import selectors
 from mysite.celery import app as celery_app
-from mysite.enqueue import enqueue
+from mysite.enqueue import BrokerUnavailable, enqueue
 from mysite.models import TaskRetry
 from mysite.priorities import Priority
 
@@ -72,6 +72,7 @@ def task_retry(*, task_id: str, user) -> str:
         )
     if view.args is None:
         raise OperationRefused(f"{what}: {view.arguments_error} Nothing queued.")
+    _broker_reachable_or_refuse("nothing queued")
 
     try:
         with transaction.atomic():
@@ -94,6 +95,11 @@ def task_retry(*, task_id: str, user) -> str:
         raise OperationRefused(
             f"{what} was already retried as {retry.retry_task_id if retry else 'another task'}."
         ) from None
+    except BrokerUnavailable as exc:  # it went away after the check: the retry reads FAILURE
+        raise OperationRefused(
+            f"{what}: the task queue refused the retry ({exc}); "
+            "it is recorded as failed: retry it once the queue is back."
+        ) from exc
     logger.info("%s retried %s[%s] as %s", user, view.name, task_id, new_id)
     return new_id
 

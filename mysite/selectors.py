@@ -2,6 +2,7 @@
 the operations console."""
 
 import ast
+import functools
 import json
 import logging
 from collections.abc import Iterable
@@ -258,11 +259,13 @@ def console_task_names() -> list[str]:
     return sorted(name for name in celery_app.tasks if not name.startswith("celery."))
 
 
+@functools.cache
 def registered_tasks_load() -> None:
     """Import every app's tasks module, as a worker does at start.
 
     A web process registers a task only once something imports its module;
     the console must know every task, not only those a page used so far.
+    Once a process: the modules stay imported.
     """
     celery_app.loader.autodiscover_tasks([config.name for config in apps.get_app_configs()])
 

@@ -225,6 +225,24 @@ def test_only_a_failed_or_revoked_task_is_retried(staff_user):
         operations.task_retry(task_id=uuid(), user=staff_user)
 
 
+def test_retry_with_the_broker_down_is_refused_and_nothing_is_queued(
+    user, staff_user, broker_down, django_capture_on_commit_callbacks
+):
+    notification = notification_for(user, status="failed")
+    original = failed(DELIVER, args=[notification.pk])
+
+    with (
+        django_capture_on_commit_callbacks() as published,
+        pytest.raises(operations.OperationRefused, match=r"unreachable .*nothing queued"),
+    ):
+        operations.task_retry(task_id=original, user=staff_user)
+
+    assert published == []
+    assert not TaskRetry.objects.exists()
+    notification.refresh_from_db()
+    assert notification.status == "failed"
+
+
 # Revoke and terminate: what they refuse -----------------------------------------------
 
 
@@ -479,6 +497,14 @@ def test_a_refused_retry_says_why_on_the_page(
         "images.tasks.retired_long_ago is no longer a registered task: nothing queued."
     ]
     assert published == []
+
+
+def test_an_action_on_no_selected_task_says_so(client, staff_user):
+    client.force_login(staff_user)
+
+    response = client.post(reverse("operations-actions"), {"action": "retry"}, follow=True)
+
+    assert messages_of(response) == ["Select at least one task."]
 
 
 def test_an_offsite_next_is_not_followed(client, staff_user, django_capture_on_commit_callbacks):
