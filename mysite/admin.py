@@ -1,6 +1,19 @@
-from django.contrib import admin
+"""Admin: who started which task; Retry on task results (the console's service);
+each periodic task's last result."""
 
-from mysite.models import UserTask
+from django.contrib import admin, messages
+from django.db.models import OuterRef, Subquery
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.html import format_html
+from django_celery_beat.admin import PeriodicTaskAdmin as BeatPeriodicTaskAdmin
+from django_celery_beat.models import PeriodicTask
+from django_celery_results.admin import TaskResultAdmin as ResultsTaskResultAdmin
+from django_celery_results.models import TaskResult
+
+from mysite import operations
+from mysite.models import TaskRetry, UserTask
 
 
 @admin.register(UserTask)
@@ -10,3 +23,79 @@ class UserTaskAdmin(admin.ModelAdmin):
     search_fields = ("task_id", "task_name", "user__username")
     readonly_fields = ("task_id", "task_name", "user", "created_at")
     date_hierarchy = "created_at"
+
+
+@admin.register(TaskRetry)
+class TaskRetryAdmin(admin.ModelAdmin):
+    list_display = ("task_name", "original_task_id", "retry_task_id", "user", "created_at")
+    list_filter = ("task_name",)
+    search_fields = ("original_task_id", "retry_task_id", "task_name", "user__username")
+    readonly_fields = ("original_task_id", "retry_task_id", "task_name", "user", "created_at")
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request) -> bool:
+        return False  # written by a retry only
+
+
+admin.site.unregister(TaskResult)
+
+
+@admin.register(TaskResult)
+class TaskResultAdmin(ResultsTaskResultAdmin):
+    """django-celery-results' admin, with the console's Retry and a link to the console."""
+
+    list_display = (*ResultsTaskResultAdmin.list_display, "console")
+    actions = ("retry_tasks",)
+
+    @admin.action(description="Retry the selected tasks (same task and arguments, a new id)")
+    def retry_tasks(self, request, queryset) -> None:
+        for task_id in queryset.values_list("task_id", flat=True):
+            try:
+                new_id = operations.task_retry(task_id=task_id, user=request.user)
+            except (operations.OperationRefused, operations.TaskUnknown) as exc:
+                self.message_user(request, str(exc) or f"{task_id} is unknown.", messages.ERROR)
+            else:
+                self.message_user(request, f"Retried {task_id} as {new_id}.", messages.SUCCESS)
+
+    @admin.display(description="console")
+    def console(self, result: TaskResult) -> str:
+        url = reverse("operations-task", args=[result.task_id])
+        return format_html('<a href="{}">open</a>', url)
+
+
+admin.site.unregister(PeriodicTask)
+
+
+@admin.register(PeriodicTask)
+class PeriodicTaskAdmin(BeatPeriodicTaskAdmin):
+    """django-celery-beat's admin, with each schedule's last result.
+
+    The last result is the newest one beat sent under the schedule's name
+    (``periodic_task_name``, a header the worker stores): a run queued some
+    other way (the catch-up, ``celery call``) is not the schedule's.
+    """
+
+    list_display = (*BeatPeriodicTaskAdmin.list_display, "last_result")
+
+    def get_queryset(self, request):
+        latest = TaskResult.objects.filter(periodic_task_name=OuterRef("name")).order_by(
+            "-date_done", "-id"
+        )
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                last_result_pk=Subquery(latest.values("pk")[:1]),
+                last_result_status=Subquery(latest.values("status")[:1]),
+                last_result_done=Subquery(latest.values("date_done")[:1]),
+            )
+        )
+
+    @admin.display(description="last result", ordering="last_result_done")
+    def last_result(self, task: PeriodicTask) -> str:
+        if getattr(task, "last_result_pk", None) is None:
+            return "—"
+        url = reverse("admin:django_celery_results_taskresult_change", args=[task.last_result_pk])
+        done = task.last_result_done
+        done = date_format(timezone.localtime(done), "Y-m-d H:i") if done else ""
+        return format_html('<a href="{}">{} {}</a>', url, task.last_result_status, done)

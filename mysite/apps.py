@@ -7,4 +7,7 @@ class MysiteConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from mysite import checks  # noqa: F401  (registers the system checks)
+        from mysite import (
+            checks,  # noqa: F401  (registers the system checks)
+            operations,  # noqa: F401  (connects what workers record for the console)
+        )

@@ -38,3 +38,30 @@ class BeatLease(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name}: {self.holder or '-'} until {self.expires_at}"
+
+
+class TaskRetry(models.Model):
+    """A failed task queued again from the operations console: the two ids, both ways.
+
+    One retry per task (the unique ``original_task_id``): pressing Retry twice,
+    or in two tabs, queues one task; retrying the retry makes a chain.
+    """
+
+    original_task_id = models.CharField(max_length=255, unique=True)
+    retry_task_id = models.CharField(max_length=255, unique=True)
+    task_name = models.CharField(max_length=255)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        on_delete=models.SET_NULL,
+        related_name="task_retries",
+        help_text="Who pressed Retry.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "task retries"
+
+    def __str__(self) -> str:
+        return f"{self.task_name}[{self.original_task_id}] retried as {self.retry_task_id}"

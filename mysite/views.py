@@ -1,18 +1,24 @@
 import uuid
+from functools import wraps
 from http import HTTPStatus
 
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import Http404, HttpResponse, HttpResponseBadRequest, JsonResponse
+from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.csrf import csrf_failure as django_csrf_failure
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from mysite import metrics, selectors
+from mysite import metrics, operations, selectors
 from mysite.api import api_login_required, json_error
 from mysite.enqueue import enqueue
+from mysite.forms import ConsoleFilterForm
 from mysite.tasks import DEMO_MAX_SECONDS
 from mysite.tasks import demo_task as demo_task_task
 
@@ -114,3 +120,142 @@ def metrics_export(request):
             response["WWW-Authenticate"] = metrics.CHALLENGE
         return response
     return HttpResponse(metrics.exposition(queues=True), content_type=metrics.CONTENT_TYPE)
+
+
+# The operations console -----------------------------------------------------
+
+
+def staff_required(view):
+    """The console is for staff: others who are logged in get 403."""
+
+    @login_required
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if not request.user.is_staff:
+            raise PermissionDenied("The operations console is for staff.")
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+ACTIONS = {
+    "retry": operations.task_retry,
+    "revoke": operations.task_revoke,
+    "terminate": operations.task_terminate,
+}
+
+
+@staff_required
+@require_GET
+def operations_console(request):
+    """Failed tasks (or another state), filtered by task and days, newest first."""
+    form = ConsoleFilterForm(request.GET)
+    if form.is_valid():
+        filters = {
+            "task_name": form.cleaned_data["task"],
+            "state": form.cleaned_data["state"],
+            "since": form.cleaned_data["since"],
+            "until": form.cleaned_data["until"],
+        }
+        results = selectors.console_results(**filters)
+    else:
+        results = selectors.console_results().none()
+    page = Paginator(results, selectors.CONSOLE_PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {
+        "form": form,
+        "page": page,
+        "tasks": selectors.task_views(page.object_list),
+        "task_names": selectors.console_task_names(),
+        "query": query.urlencode(),
+    }
+    status = 400 if form.errors else 200
+    return render(request, "mysite/operations.html", context, status=status)
+
+
+@staff_required
+@require_GET
+def operations_task(request, task_id: str):
+    """One task: everything stored about it, its traceback on demand, its actions."""
+    view = _task_view_or_404(task_id)
+    return render(request, "mysite/operations_task.html", {"task": view})
+
+
+@staff_required
+@require_http_methods(["GET", "POST"])
+def operations_task_action(request, task_id: str, action: str):
+    """Retry, revoke (POST) or terminate (GET: the confirmation; POST) one task."""
+    if action not in ACTIONS:
+        raise Http404("No such action.")
+    view = _task_view_or_404(task_id)
+    if request.method == "GET":
+        if action != "terminate":
+            return HttpResponse(status=405, headers={"Allow": "POST"})
+        return _terminate_confirmation(request, [view])
+    if action == "terminate" and not request.POST.get("confirmed"):
+        return _terminate_confirmation(request, [view])
+    _act(request, action, [view])
+    return redirect("operations-task", task_id=task_id)
+
+
+@staff_required
+@require_POST
+def operations_actions(request):
+    """One action on the tasks selected in the list; back to the list as it was."""
+    action = request.POST.get("action", "")
+    if action not in ACTIONS:
+        return HttpResponseBadRequest("Unknown action: use retry, revoke or terminate.")
+    views = [_task_view_or_404(task_id) for task_id in request.POST.getlist("task_id")]
+    if not views:
+        messages.error(request, "Select at least one task.")
+    elif action == "terminate" and not request.POST.get("confirmed"):
+        return _terminate_confirmation(request, views)
+    else:
+        _act(request, action, views)
+    back = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(back, {request.get_host()}, request.is_secure()):
+        back = reverse("operations")
+    return redirect(back)
+
+
+def _task_view_or_404(task_id: str) -> selectors.TaskView:
+    try:
+        uuid.UUID(task_id)
+    except ValueError:
+        raise Http404("Unknown task.") from None
+    view = selectors.task_view_get(task_id=task_id)
+    if view is None:
+        raise Http404("Unknown task.")
+    return view
+
+
+def _act(request, action: str, views: list[selectors.TaskView]) -> None:
+    """Run ``action`` on each task; one message each, done or why not."""
+    for view in views:
+        what = f"{view.name or 'Task'}[{view.task_id}]"
+        try:
+            outcome = ACTIONS[action](task_id=view.task_id, user=request.user)
+        except operations.OperationRefused as exc:
+            messages.error(request, str(exc))
+            continue
+        except operations.TaskUnknown:  # its result was pruned a moment ago
+            messages.error(request, f"{what} is unknown.")
+            continue
+        if action == "retry":
+            messages.success(request, f"Retried {what} as {outcome}.")
+        elif action == "revoke":
+            messages.success(request, f"Revoked {what}: no worker will start it.")
+        else:
+            messages.success(
+                request,
+                f"Asked the worker running {what} to terminate it: "
+                "it records REVOKED when the process has stopped.",
+            )
+
+
+def _terminate_confirmation(request, views: list[selectors.TaskView]):
+    back = request.POST.get("next") or request.GET.get("next") or ""
+    if not url_has_allowed_host_and_scheme(back, {request.get_host()}, request.is_secure()):
+        back = ""
+    return render(request, "mysite/operations_terminate.html", {"tasks": views, "next": back})
