@@ -89,8 +89,13 @@ def test_work_saved_while_the_broker_was_down_is_finished_after_one_sweep(
     )
     asked_for = Notification.objects.filter(Q(pk=single.pk) | Q(broadcast=broadcast))
     wait_for(lambda: asked_for.filter(status="sent").count() == 3, what="the notifications")
-    # The batch's chord callback was never published: the next sweep finishes it.
+    # The batch's chord callback was never published: the next sweep finishes it
+    # (once the report's "ready" message, sent by its task, has gone out too).
     assert "images.ImageBatch" not in swept
+    wait_for(
+        lambda: not Notification.objects.filter(status__in=["queued", "sending"]).exists(),
+        what="every notification to go out",
+    )
     assert sweep() == {"images.ImageBatch": [batch.pk]}
     finished = wait_for(
         lambda: ImageBatch.objects.filter(pk=batch.pk, finished_at__isnull=False).first(),
