@@ -211,7 +211,7 @@ def test_workers_survive_five_redis_restarts_under_load_and_every_task_succeeds(
     # when Redis restarts five times, each time while a task runs and the
     # workers wait on the queue for more (as in the issue: two running, seven held)
     for _ in range(RESTARTS):
-        running = [enqueue(demo_task, kwargs={"seconds": 3.0}) for _ in range(2)]
+        running = [enqueue(demo_task, kwargs={"seconds": 6.0})]  # + the last one's, again
         short = [enqueue(demo_task, kwargs={"seconds": 0.1}) for _ in range(10)]
         published += running + short
         poll(
