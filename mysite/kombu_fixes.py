@@ -25,6 +25,19 @@ Two fixes for kombu's Redis transport (5.7.0, the newest release), applied by
    are kept and the worker restores them as soon as it is connected again
    (``HeldMessages``, a consumer step), unless another worker took them
    meanwhile.
+
+And one addition, so a worker that dies (SIGKILL, OOM, a crash kombu cannot
+mend) loses nothing for long: **a heartbeat of held messages**. Redis hands a
+message out again once it has sat in the unacked index longer than the
+visibility timeout; a thread of each worker re-stamps every message the worker
+holds every tenth of that timeout. A live worker so keeps its messages however
+long it holds them (a countdown, a long task), and the timeout can be short
+(``BROKER_VISIBILITY_TIMEOUT`` in settings): a dead worker's messages come back
+within it plus one sweep. The trade-off: every consumer of the Redis database
+must run this heartbeat (every worker of this project does); a consumer
+without it (an older release during a rolling deploy) would see its long holds
+handed out again after the short timeout, i.e. run twice. Tasks are safe to
+run twice; still, roll out in one go.
 """
 
 import logging
@@ -34,6 +47,7 @@ from queue import Empty
 
 import kombu
 from celery import Celery, bootsteps
+from celery.signals import worker_shutdown
 from kombu.transport import redis as redis_transport
 
 logger = logging.getLogger(__name__)
@@ -54,6 +68,8 @@ def install(app: Celery) -> None:
         _patch_close_despite_a_dead_brpop()
     _patch_restore_unacked_later()
     app.steps["consumer"].add(HeldMessages)
+    # Only once the pool has drained: a warm shutdown still holds running tasks.
+    worker_shutdown.connect(_stop_heartbeats, weak=False, dispatch_uid="mysite.kombu_fixes")
 
 
 # --- 1. the crash -------------------------------------------------------------
@@ -148,8 +164,8 @@ def restore_deferred(qos: redis_transport.QoS) -> int:
 
 class HeldMessages(bootsteps.StartStopStep):
     """On each (re)connect, restore what the worker held when it lost the last
-    connection. Only on Redis; other transports get their messages back from
-    the broker itself."""
+    connection, and point the heartbeat at the new task channel. Only on Redis;
+    other transports get their messages back from the broker itself."""
 
     requires = ("celery.worker.consumer.tasks:Tasks",)
 
@@ -161,3 +177,82 @@ class HeldMessages(bootsteps.StartStopStep):
             restore_deferred(channel.qos)
         except channel.connection_errors as exc:
             logger.warning("Restoring held messages failed (%s): tried again on reconnect", exc)
+        heartbeat = _heartbeats.get(id(c))
+        if heartbeat is None:
+            heartbeat = _heartbeats[id(c)] = Heartbeat(c.app, channel)
+            heartbeat.start()
+        heartbeat.channel = channel
+
+
+# --- the heartbeat of held messages ---------------------------------------------
+
+
+class Heartbeat(threading.Thread):
+    """Re-stamps, every tenth of the visibility timeout, the unacked index score
+    of every message ``channel`` (the worker's task channel) holds.
+
+    A thread of its own, with its own connection: the worker's event loop may
+    be busy (a solo pool runs tasks in it) and its connection is not shared
+    across threads. It touches no lock a forked pool process could inherit
+    held (its own connection, logging: reset by Python after fork).
+    """
+
+    def __init__(self, app: Celery, channel: redis_transport.Channel):
+        super().__init__(name="mysite-held-messages", daemon=True)
+        self.app = app
+        self.channel = channel
+        timeout = channel.visibility_timeout
+        self.interval = max(timeout / 10, 0.1)
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.wait(self.interval):
+            try:
+                self.beat()
+            except Exception as exc:  # noqa: BLE001  (a heartbeat must outlive any error)
+                logger.warning(
+                    "Could not re-stamp held messages (%s): next try in %.1f s", exc, self.interval
+                )
+
+    def beat(self) -> int:
+        """Re-stamp what is held now; return how many messages."""
+        channel = self.channel
+        qos = channel._qos
+        if channel.closed or qos is None:
+            return 0
+        tags = held_tags(qos)
+        if not tags:
+            return 0
+        with self.app.connection_for_write() as connection:
+            own = connection.channel()  # connects once; no retrying here
+            try:
+                with own.conn_or_acquire() as client:
+                    # XX: only messages still unacked (one acked meanwhile stays gone).
+                    client.zadd(qos.unacked_index_key, dict.fromkeys(tags, time.time()), xx=True)
+            finally:
+                own.close()
+        return len(tags)
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.join(timeout=5)
+
+
+_heartbeats: dict[int, Heartbeat] = {}  # by consumer (one per worker; tests start several)
+
+
+def held_tags(qos: redis_transport.QoS) -> list[str]:
+    """The delivery tags ``qos`` holds unacknowledged (read from another thread)."""
+    for _ in range(3):
+        try:
+            acked = set(qos._dirty)
+            return [tag for tag in tuple(qos._delivered) if tag not in acked]
+        except RuntimeError:  # changed size during iteration: read again
+            continue
+    return []
+
+
+def _stop_heartbeats(**kwargs) -> None:
+    while _heartbeats:
+        _, heartbeat = _heartbeats.popitem()
+        heartbeat.stop()

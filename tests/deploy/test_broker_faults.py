@@ -246,3 +246,64 @@ def test_workers_survive_five_redis_restarts_under_load_and_every_task_succeeds(
     assert ping(pool) == {f"{w.name}@{socket.gethostname()}" for w in pool}
     assert lost == []
     assert not TaskResult.objects.filter(status__in=IN_FLIGHT).exists()
+
+
+VISIBILITY = 6  # BROKER_VISIBILITY_TIMEOUT of these workers, seconds (production: 300)
+
+
+def test_what_a_worker_held_comes_back_soon_after_a_redis_restart_and_after_it_is_killed(
+    own_redis, workers
+):
+    # given a worker holding countdown tasks (late ack: unacknowledged until run)
+    environment = {"BROKER_VISIBILITY_TIMEOUT": str(VISIBILITY)}
+    holder = workers("holder", environment=environment)
+    holder.wait_ready()
+    held = [enqueue(demo_task, kwargs={"seconds": 0.1}, countdown=45) for _ in range(6)]
+    wait_for(
+        lambda: set(held) <= set(log_ids(holder, RECEIVED)),
+        timeout=30,
+        what="the worker to hold the countdown tasks",
+    )
+
+    # when Redis restarts
+    own_redis.restart(down=1.0)
+    up = time.monotonic()
+
+    # then the worker has them back as soon as it is connected again
+    wait_for(
+        lambda: all(log_ids(holder, RECEIVED)[task_id] >= 2 for task_id in held),
+        timeout=60,
+        what="the held tasks to come back after the restart",
+    )
+    back_after_restart = time.monotonic() - up
+
+    # given a second worker, and twice the visibility timeout (plus a sweep) in
+    # which the holder lives: nothing it holds is handed out again
+    other = workers("other", environment=environment)
+    other.wait_ready()
+    time.sleep(max(0.0, 2 * VISIBILITY * 1.2 - (time.monotonic() - up)))
+    assert log_ids(other, RECEIVED) == Counter()
+    assert [log_ids(holder, RECEIVED)[task_id] for task_id in held] == [2] * len(held)
+
+    # when the holder is killed (SIGKILL: it restores nothing on its way out)
+    holder.kill()
+    killed = time.monotonic()
+
+    # then the other worker gets them within the visibility timeout and a
+    # sweep, and each runs once, at its time
+    wait_for(
+        lambda: set(held) <= set(log_ids(other, RECEIVED)),
+        timeout=60,
+        what="the dead worker's tasks to come back",
+    )
+    back_after_kill = time.monotonic() - killed
+    wait_for(lambda: finished(held), timeout=60, what="the countdown tasks to succeed")
+    runs = log_ids(holder, SUCCEEDED) + log_ids(other, SUCCEEDED)
+    assert [runs[task_id] for task_id in held] == [1] * len(held)
+    assert not TaskResult.objects.filter(status__in=IN_FLIGHT).exists()
+    print(
+        f"\nheld work: {len(held)} countdown tasks back {back_after_restart:.1f} s after "
+        f"Redis was up again, and at another worker {back_after_kill:.1f} s after their "
+        f"holder was killed (visibility timeout {VISIBILITY} s; production 300 s); "
+        f"never handed out while the holder lived ({2 * VISIBILITY * 1.2:.0f} s); each ran once"
+    )
