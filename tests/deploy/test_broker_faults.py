@@ -9,30 +9,37 @@ way, real prefork workers on it (tests/workers.py), publish through
 
 kombu 5.7.0 crashed a worker on such a reconnect (celery/celery#9250, #7185:
 ``AttributeError: 'NoneType' object has no attribute 'hostname'``), and the
-messages it held came back only after the visibility timeout.
+messages it held came back only after the visibility timeout (2 h then);
+mysite/kombu_fixes.py mends both. A process that still dies is started again:
+by scripts/supervise.py under ``make run`` (tested here), by compose and
+Kubernetes in production (their files are checked here).
 """
 
+import os
 import re
+import shlex
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
 import redis
+import yaml
 from celery import states
+from django.conf import settings
 from django_celery_results.models import TaskResult
 
 from mysite.celery import app as celery_app
 from mysite.enqueue import enqueue
 from mysite.tasks import demo_task
-from tests.conftest import closed_port, require, wait_for
+from tests.conftest import closed_port, database_url, require, wait_for
+from tests.deploy.conftest import DOCKER, ROOT, compose_services
 from tests.workers import WorkerProcess
-
-pytestmark = pytest.mark.django_db(transaction=True)
 
 REDIS_SERVER = shutil.which("redis-server")
 IN_FLIGHT = (states.PENDING, states.RECEIVED, states.STARTED, states.RETRY)
@@ -140,6 +147,49 @@ def workers(tmp_path, own_redis):
         worker.stop()
 
 
+@pytest.fixture
+def beat(tmp_path, own_redis):
+    """A real ``celery beat`` on ``own_redis`` sending ``mysite.tasks.demo_task``
+    every second (schedule ``faults-every-second``); its Popen and log path."""
+    from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+    every_second = IntervalSchedule.objects.create(every=1, period=IntervalSchedule.SECONDS)
+    PeriodicTask.objects.create(
+        name="faults-every-second",
+        task="mysite.tasks.demo_task",
+        interval=every_second,
+        kwargs='{"seconds": 0}',
+    )
+    log_path = tmp_path / "beat.log"
+    environment = {
+        **os.environ,
+        "DATABASE_URL": database_url(settings.DATABASES["default"]),
+        "CELERY_BROKER_URL": own_redis.url,
+        "BEAT_HEARTBEAT_FILE": str(tmp_path / "beat.heartbeat"),
+        "PYTHONUNBUFFERED": "1",
+    }
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(  # noqa: S603  (our own interpreter and arguments)
+            [
+                *(sys.executable, "-m", "celery", "-A", "mysite", "beat"),
+                *("--max-interval", "1", "-l", "INFO", "--pidfile="),
+            ],
+            cwd=settings.BASE_DIR,
+            env=environment,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    yield process, log_path
+    if process.poll() is None:
+        process.terminate()
+        process.wait(30)
+
+
+def beat_sent(log_path: Path) -> int:
+    return log_path.read_text(errors="replace").count("Sending due task faults-every-second")
+
+
 RECEIVED = re.compile(r"demo_task\[([0-9a-f-]{36})\] received")
 SUCCEEDED = re.compile(r"Task mysite\.tasks\.demo_task\[([0-9a-f-]{36})\] succeeded")
 
@@ -194,12 +244,17 @@ def ping(pool: list[WorkerProcess]) -> set[str]:
     return {name for reply in replies for name in reply}
 
 
-def test_workers_survive_five_redis_restarts_under_load_and_every_task_succeeds(own_redis, workers):
-    # given two prefork workers on a Redis that keeps its data, each holding
-    # countdown tasks (late ack: unacknowledged until they have run)
+@pytest.mark.django_db(transaction=True)
+def test_workers_and_beat_survive_five_redis_restarts_under_load_and_every_task_succeeds(
+    own_redis, workers, beat
+):
+    # given two prefork workers and a beat on a Redis that keeps its data, the
+    # workers holding countdown tasks (late ack: unacknowledged until run)
     pool = [workers("faults-1"), workers("faults-2")]
     for worker in pool:
         worker.wait_ready()
+    beat_process, beat_log = beat
+    wait_for(lambda: beat_sent(beat_log) > 0, timeout=60, what="beat to send")
     held = [enqueue(demo_task, kwargs={"seconds": 0.1}, countdown=30) for _ in range(6)]
     wait_for(
         lambda: set(held) <= {i for w in pool for i in log_ids(w, RECEIVED)},
@@ -225,7 +280,19 @@ def test_workers_survive_five_redis_restarts_under_load_and_every_task_succeeds(
         own_redis.restart(down=1.0)
     back_up = time.monotonic()
 
-    # then every worker is alive and answers, and every task ended SUCCESS
+    # then beat goes on sending (then it stops, so the queue can drain)
+    sent_before = beat_sent(beat_log)
+    beat_sends = poll(
+        lambda: beat_process.poll() is not None or beat_sent(beat_log) >= sent_before + 2,
+        timeout=30,
+    )
+    beat_alive = beat_process.poll() is None
+    beat_process.terminate()
+    beat_process.wait(30)
+    assert beat_alive, beat_log.read_text(errors="replace")[-3000:]
+    assert beat_sends
+
+    # and every worker is alive and answers, and every task ended SUCCESS
     def settled() -> bool:
         done = statuses(published)
         finished = len(done) == len(published) and set(done.values()) == {states.SUCCESS}
@@ -240,17 +307,19 @@ def test_workers_survive_five_redis_restarts_under_load_and_every_task_succeeds(
         f"of {len(pool)} workers alive; {len(published)} tasks published "
         f"({len(held)} countdown tasks held throughout), {len(published) - len(lost)} "
         f"succeeded, {len(lost)} lost or in flight ({Counter(done.get(i) for i in lost)}); "
-        f"settled {drained_after:.1f} s after the last restart"
+        f"settled {drained_after:.1f} s after the last restart; beat alive, "
+        f"{beat_sent(beat_log)} periodic sends"
     )
     assert dead(pool) == [], f"worker died:\n{crash_lines(pool)}"
     assert ping(pool) == {f"{w.name}@{socket.gethostname()}" for w in pool}
     assert lost == []
-    assert not TaskResult.objects.filter(status__in=IN_FLIGHT).exists()
+    assert poll(lambda: not TaskResult.objects.filter(status__in=IN_FLIGHT).exists(), timeout=30)
 
 
 VISIBILITY = 6  # BROKER_VISIBILITY_TIMEOUT of these workers, seconds (production: 300)
 
 
+@pytest.mark.django_db(transaction=True)
 def test_what_a_worker_held_comes_back_soon_after_a_redis_restart_and_after_it_is_killed(
     own_redis, workers
 ):
@@ -307,3 +376,152 @@ def test_what_a_worker_held_comes_back_soon_after_a_redis_restart_and_after_it_i
         f"holder was killed (visibility timeout {VISIBILITY} s; production 300 s); "
         f"never handed out while the holder lived ({2 * VISIBILITY * 1.2:.0f} s); each ran once"
     )
+
+
+# --- supervision: a process that still dies is started again -------------------
+
+SUPERVISE = ROOT / "scripts" / "supervise.py"
+
+
+def procfile() -> dict[str, str]:
+    """The Procfile's command lines by process name (what ``make run`` starts)."""
+    lines = (ROOT / "Procfile").read_text().splitlines()
+    return dict(line.split(": ", 1) for line in lines if line.strip())
+
+
+def supervised(folder: Path, code: str, *options: str) -> subprocess.Popen:
+    """scripts/supervise.py (short pauses) keeping ``python -c code`` running in ``folder``,
+    where the code notes each start in the file ``starts``."""
+    note = (
+        "import pathlib\nf = pathlib.Path('starts')\n"
+        "f.write_text(f.read_text() + 'x' if f.exists() else 'x')"
+    )
+    child = [sys.executable, "-c", f"{note}\n{code}"]
+    return subprocess.Popen(  # noqa: S603  (our own interpreter and script)
+        [sys.executable, str(SUPERVISE), "--pause", "0.1", *options, "--", *child],
+        cwd=folder,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def starts(folder: Path) -> int:
+    path = folder / "starts"
+    return len(path.read_text()) if path.exists() else 0
+
+
+def test_a_process_that_dies_under_make_run_is_started_again_and_says_so(tmp_path):
+    # given a process that dies twice, then runs until told to stop
+    code = """
+import signal, sys, time
+if len(f.read_text()) < 3:
+    sys.exit(1)
+signal.signal(signal.SIGTERM, lambda *args: sys.exit(0))
+time.sleep(60)
+"""
+    process = supervised(tmp_path, code)
+
+    # when it has been started a third time, and then honcho stops everything
+    wait_for(lambda: starts(tmp_path) == 3, timeout=20, what="the third start")
+    time.sleep(0.2)  # its SIGTERM handler is in place
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=20)
+
+    # then it was restarted twice, each time said so, and it stopped cleanly
+    assert stderr.count("exited with 1 after") == 2
+    assert "restarting it in 0.1 s" in stderr
+    assert "restarting it in 0.2 s" in stderr  # the pause doubles
+    assert process.returncode == 0
+    assert starts(tmp_path) == 3
+
+
+@pytest.mark.parametrize(
+    ("exit_code", "started", "said"),
+    [(2, 1, "(a configuration error): not restarting it"), (1, 3, "3 short runs in a row")],
+)
+def test_a_configuration_error_or_a_crash_loop_stops_make_run_loudly(
+    tmp_path, exit_code, started, said
+):
+    # given a process that always exits with ``exit_code``
+    process = supervised(tmp_path, f"raise SystemExit({exit_code})", "--give-up-after", "3")
+
+    # when it has run
+    _, stderr = process.communicate(timeout=30)
+
+    # then supervise gives up with its code (honcho then stops the rest), saying why
+    assert process.returncode == exit_code
+    assert starts(tmp_path) == started
+    assert said in stderr
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_make_run_worker_killed_comes_back_by_itself_and_answers(own_redis, tmp_path):
+    # given the Procfile's worker, as `make run` starts it (own session, as honcho does)
+    line = procfile()["worker"]
+    assert line.startswith("python scripts/supervise.py celery -A mysite worker ")
+    words = shlex.split(line)
+    command = [sys.executable, words[1], "--pause", "0.2", *words[2:]]
+    log_path = tmp_path / "worker.log"
+    environment = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",  # the Makefile's
+        "DATABASE_URL": database_url(settings.DATABASES["default"]),
+        "CELERY_BROKER_URL": own_redis.url,
+        "PYTHONUNBUFFERED": "1",
+    }
+    with log_path.open("ab") as log:
+        supervisor = subprocess.Popen(  # noqa: S603  (our own interpreter and Procfile line)
+            command,
+            cwd=ROOT,
+            env=environment,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    node = f"celery@{socket.gethostname()}"
+
+    def readies() -> int:
+        return log_path.read_text(errors="replace").count(f"{node} ready.")
+
+    try:
+        wait_for(lambda: readies() == 1, timeout=60, what="the worker to start")
+        worker_pid = int(
+            Path(f"/proc/{supervisor.pid}/task/{supervisor.pid}/children").read_text().split()[0]
+        )
+
+        # when the worker dies (SIGKILL: no clean-up, no exit code of its own)
+        os.kill(worker_pid, signal.SIGKILL)
+
+        # then it is started again and answers a ping
+        wait_for(lambda: readies() == 2, timeout=60, what="the worker to be started again")
+        replies = celery_app.control.ping(destination=[node], timeout=5.0) or []
+        assert [name for reply in replies for name in reply] == [node]
+        assert "exited with -9" in log_path.read_text(errors="replace")
+    finally:
+        # when honcho stops everything (SIGTERM to the group): all stop, cleanly
+        os.killpg(supervisor.pid, signal.SIGTERM)
+        code = supervisor.wait(60)
+    assert code == 0
+
+
+def test_compose_and_kubernetes_restart_every_process_that_stops():
+    # given the deployment files
+    services = compose_services()
+    manifests = [
+        doc
+        for path in sorted((DOCKER / "k8s").glob("*.yaml"))
+        for doc in yaml.safe_load_all(path.read_text())
+        if doc and doc["kind"] == "Deployment"
+    ]
+
+    # then compose restarts every long-running service (the migration runs once)
+    assert {name: s.get("restart") for name, s in services.items() if name != "migrate"} == {
+        name: "unless-stopped" for name in services if name != "migrate"
+    }
+    assert services["migrate"]["restart"] == "no"
+    # and Kubernetes restarts every pod, and a web, worker or beat that stops answering
+    for deployment in manifests:
+        spec = deployment["spec"]["template"]["spec"]
+        assert spec.get("restartPolicy", "Always") == "Always"
+        if deployment["metadata"]["name"] != "flower":
+            assert "livenessProbe" in spec["containers"][0], deployment["metadata"]["name"]
