@@ -63,7 +63,8 @@ _deferred_lock = threading.Lock()
 
 
 def install(app: Celery) -> None:
-    """Apply both fixes to kombu's Redis transport and add the worker step."""
+    """Patch kombu's Redis transport (fixes 1 and 2) and add the worker step that
+    restores held messages on reconnect and runs the heartbeat."""
     if tuple(kombu.VERSION[:3]) <= LAST_AFFECTED:
         _patch_close_despite_a_dead_brpop()
     _patch_restore_unacked_later()
