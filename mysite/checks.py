@@ -9,10 +9,11 @@ from mysite.celery import app
 
 @register()
 def task_time_limits_check(app_configs=None, **kwargs) -> list[Error]:
-    """Every task has a hard time limit below the broker visibility timeout.
+    """Every task has a hard time limit below TASK_VISIBILITY_TIMEOUT.
 
-    Otherwise Redis re-delivers a late-ack task that is still running, and a
-    second worker starts it in parallel. A soft limit above the hard one is
+    That is the longest a worker may hold a message (mysite/settings.py): a
+    task that could run longer breaks the promise every other limit (a
+    countdown, a retry wait, the sweep) is measured against. A soft limit above the hard one is
     refused by Celery only when the task is sent: catch it at start-up.
     """
     # Import every app's tasks module (what the worker's autodiscovery does).

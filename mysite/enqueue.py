@@ -68,7 +68,7 @@ def enqueue(
 
     ``user``: who started it; the task status API shows it to them (and staff).
     ``priority``: a project ``Priority`` (0..9, higher first), translated for
-    the broker. ``countdown``: seconds to wait, below the visibility timeout.
+    the broker. ``countdown``: seconds to wait, below TASK_VISIBILITY_TIMEOUT.
     ``task_id``: publish under this id again (the sweep does, so whoever polls
     the first id sees the outcome); a new one by default.
     Raises ``TypeError``/``ValueError`` on bad input before anything is written.
@@ -84,7 +84,7 @@ def enqueue(
     if countdown is not None and not 0 <= countdown < settings.TASK_VISIBILITY_TIMEOUT:
         raise ValueError(
             f"countdown must be between 0 and {settings.TASK_VISIBILITY_TIMEOUT} s "
-            f"(the broker visibility timeout), got {countdown!r}"
+            f"(TASK_VISIBILITY_TIMEOUT, the longest a worker holds a message), got {countdown!r}"
         )
     name = task.name
     if user is not None and getattr(task, "ignore_result", False):
