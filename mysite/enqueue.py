@@ -84,7 +84,7 @@ def enqueue(
     if countdown is not None and not 0 <= countdown < settings.TASK_VISIBILITY_TIMEOUT:
         raise ValueError(
             f"countdown must be between 0 and {settings.TASK_VISIBILITY_TIMEOUT} s "
-            f"(TASK_VISIBILITY_TIMEOUT, the longest a worker holds a message), got {countdown!r}"
+            f"(the visibility timeout: the longest a worker holds a message), got {countdown!r}"
         )
     name = task.name
     if user is not None and getattr(task, "ignore_result", False):
