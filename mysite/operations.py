@@ -52,10 +52,7 @@ def task_retry(*, task_id: str, user) -> str:
     shown to whoever started the original (else to ``user``), at the row's
     priority when it has one. Returns the new task id.
     """
-    view = selectors.task_view_get(task_id=task_id)
-    if view is None:
-        raise TaskUnknown(task_id)
-    what = f"{view.name or 'The task'}[{task_id}]"
+    view, what = _task_view(task_id)
     if view.state not in RETRYABLE:
         raise OperationRefused(
             f"{what} is {view.state}: only a failed or revoked task can be retried."
@@ -131,6 +128,14 @@ def _priority(row) -> int:
     return value if value in set(Priority) else Priority.NORMAL
 
 
+def _task_view(task_id: str) -> tuple[selectors.TaskView, str]:
+    """The stored task and how messages name it; ``TaskUnknown`` if there is none."""
+    view = selectors.task_view_get(task_id=task_id)
+    if view is None:
+        raise TaskUnknown(task_id)
+    return view, f"{view.name or 'The task'}[{task_id}]"
+
+
 def task_revoke(*, task_id: str, user) -> None:
     """Revoke a task that waits (queued, prefetched, or for a retry's countdown).
 
@@ -139,10 +144,7 @@ def task_revoke(*, task_id: str, user) -> None:
     otherwise write REVOKED without them), and the page tells the truth at
     once. If the broker is unreachable the row is put back as it was.
     """
-    view = selectors.task_view_get(task_id=task_id)
-    if view is None:
-        raise TaskUnknown(task_id)
-    what = f"{view.name or 'The task'}[{task_id}]"
+    view, what = _task_view(task_id)
     if view.state in TERMINABLE:
         raise OperationRefused(f"{what} is running: terminate it instead.")
     if view.state not in REVOCABLE:
@@ -170,10 +172,7 @@ def task_terminate(*, task_id: str, user) -> None:
     solo or threads pool cannot stop a task: it runs to its end (or its time
     limit) and records that outcome instead.
     """
-    view = selectors.task_view_get(task_id=task_id)
-    if view is None:
-        raise TaskUnknown(task_id)
-    what = f"{view.name or 'The task'}[{task_id}]"
+    view, what = _task_view(task_id)
     if view.state in REVOCABLE:
         raise OperationRefused(f"{what} is not running yet: revoke it instead.")
     if view.state not in TERMINABLE:

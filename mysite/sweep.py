@@ -49,10 +49,6 @@ class Sweep:
     requeue: Callable[[list], object]
     task: str = ""  # the task that works on the row: ``after`` must outlive a run of it
 
-    @property
-    def name(self) -> str:
-        return self.model
-
     def stale(self, *, now=None):
         threshold = (now or timezone.now()) - getattr(settings, self.after)
         return (
@@ -85,7 +81,7 @@ def sweep(*, limit: int | None = None) -> dict[str, list[int]]:
             if rows:
                 entry.requeue(rows)
         if rows:
-            swept[entry.name] = [row.pk for row in rows]
+            swept[entry.model] = [row.pk for row in rows]
             logger.warning(
                 "sweep: queued %s %s again (in flight longer than %s)",
                 len(rows),
