@@ -8,6 +8,7 @@ from celery.signals import beat_init, task_postrun, task_prerun, worker_init
 from django.db import close_old_connections
 from kombu.utils.url import maybe_sanitize_url
 
+from mysite import kombu_fixes
 from mysite.config import environment_check_or_exit
 
 # Every entry point (manage.py, gunicorn, celery) imports this module first:
@@ -22,6 +23,9 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mysite.settings")
 app = Celery("mysite", task_cls="mysite.taskbase:ProjectTask")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+# A worker survives a Redis restart and gets back what it held (kombu 5.7.0:
+# celery/celery#9250, #7185); see the module.
+kombu_fixes.install(app)
 
 
 @app.on_after_configure.connect

@@ -289,13 +289,18 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True  # a worker waits for the broke
 CELERY_BROKER_CONNECTION_TIMEOUT = 4
 
 # Hard limit for any task (seconds). A task may set a shorter one; a longer
-# one fails the system check `mysite.E001` unless the visibility timeout grows.
+# one fails the system check `mysite.E001` unless TASK_VISIBILITY_TIMEOUT grows.
 CELERY_TASK_TIME_LIMIT = 10 * 60
 CELERY_TASK_SOFT_TIME_LIMIT = 9 * 60  # SoftTimeLimitExceeded: time to clean up
-# Redis re-delivers a message not acked within this many seconds. It must stay
-# above the longest hard time limit (and every ETA/countdown: the enqueue
-# helper refuses longer ones), or a late-ack task runs twice in parallel.
+# The longest a worker may hold a message: every hard time limit (mysite.E001),
+# countdown (enqueue refuses longer ones) and retry wait stays below it.
 TASK_VISIBILITY_TIMEOUT = 2 * 60 * 60
+# Redis hands a message out again once no worker has re-stamped it for this
+# many seconds. Each worker re-stamps what it holds every tenth of it
+# (mysite/kombu_fixes.py), so a live worker keeps what it holds however long,
+# and a dead worker's messages come back within this plus one sweep (a fifth
+# of it): 6 minutes by default, not 2 hours.
+BROKER_VISIBILITY_TIMEOUT = config.positive_int("BROKER_VISIBILITY_TIMEOUT", 5 * 60)
 
 # Redis: one list per priority, all ten kept apart (see priorities.py).
 BROKER_PRIORITY_OPTIONS = {
@@ -314,8 +319,14 @@ if BROKER_SCHEME == "filesystem":
         "polling_interval": 0.2,
     }
 else:
+    _sweep_every = BROKER_VISIBILITY_TIMEOUT / 5
     CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "visibility_timeout": TASK_VISIBILITY_TIMEOUT,
+        "visibility_timeout": BROKER_VISIBILITY_TIMEOUT,
+        # Each worker sweeps the unacked index for messages past it this often;
+        # the sweep's lock outlives a killed sweeper by no more than that.
+        "unacked_restore_interval": _sweep_every,
+        "unacked_restore_throttle": 1,
+        "unacked_mutex_expire": max(1, round(_sweep_every)),
         **BROKER_PRIORITY_OPTIONS,
     }
 
@@ -365,7 +376,10 @@ CELERY_RESULT_BACKEND_MAX_RETRIES = 5
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 # If the broker connection drops, cancel running late-ack tasks: their messages
-# go back to the queue and would otherwise run twice in parallel.
+# go back to the queue and would otherwise run twice in parallel. What a worker
+# held then (those, prefetched ones, countdowns) goes back as soon as it is
+# connected again, and the worker itself survives the reconnect
+# (mysite/kombu_fixes.py: kombu 5.7.0 crashed there, celery/celery#9250).
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 
 # Workers. Prefetch 4 suits short tasks; the pools for long or money-moving
