@@ -37,7 +37,7 @@ from django_celery_results.models import TaskResult
 from mysite.celery import app as celery_app
 from mysite.enqueue import enqueue
 from mysite.tasks import demo_task
-from tests.conftest import closed_port, database_url, require, wait_for
+from tests.conftest import broker_pools_forget, closed_port, database_url, require, wait_for
 from tests.deploy.conftest import DOCKER, ROOT, compose_services
 from tests.workers import WorkerProcess
 
@@ -109,19 +109,13 @@ def own_redis(tmp_path):
     server.start()
     conf = celery_app.conf
     saved = {key: conf.get(key) for key in ("broker_read_url", "broker_write_url")}
-
-    def reset_pools():
-        # kombu keeps pools per URL: forget them so the next publish uses the new one.
-        celery_app._pool = None
-        celery_app.amqp._producer_pool = None
-
     conf.broker_read_url = conf.broker_write_url = server.url
-    reset_pools()
+    broker_pools_forget()
     try:
         yield server
     finally:
         conf.update(saved)
-        reset_pools()
+        broker_pools_forget()
         server.kill()
 
 
