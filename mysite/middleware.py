@@ -10,6 +10,7 @@ nothing saved.
 
 import json
 import logging
+from http import HTTPStatus
 
 from django.contrib import messages
 from django.http import JsonResponse
@@ -18,6 +19,7 @@ from django.urls import resolve, reverse
 from django.utils.functional import cached_property
 from kombu.exceptions import OperationalError
 
+from mysite.api.errors import error_response
 from mysite.enqueue import QUEUE_DOWN_MESSAGE, BrokerUnavailable, unpublished, unpublished_reset
 from mysite.storage import StorageUnavailable
 
@@ -51,7 +53,7 @@ class BrokerUnavailableMiddleware:
             "%s %s: 503: %s: %s", request.method, request.path, type(exception).__name__, exception
         )
         if request.path.startswith("/api/") or not request.accepts("text/html"):
-            return JsonResponse({"error": message}, status=503)
+            return error_response(503, message)
         response = TemplateResponse(
             request, "mysite/unavailable.html", {"message": message}, status=503
         )
@@ -68,6 +70,26 @@ def saved_for_later(request, response):
         return JsonResponse(body, status=202, safe=False)
     messages.warning(request, QUEUE_DOWN_MESSAGE)
     return response
+
+
+class JsonApiErrorsMiddleware:
+    """Under ``/api/``, every error is the API's JSON error body, even those that
+    Django or Ninja answer before our code runs (a 405, a 413, a 400 bad host)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        is_json = response.get("Content-Type", "").startswith("application/json")
+        if response.status_code < 400 or is_json or not request.path.startswith("/api/"):  # noqa: PLR2004
+            return response
+        status = response.status_code
+        json_response = error_response(status, HTTPStatus(status).phrase + ".")
+        for header in ("Allow", "Retry-After"):
+            if header in response:
+                json_response[header] = response[header]
+        return json_response
 
 
 class InternalEndpointsMiddleware:

@@ -65,3 +65,33 @@ class TaskRetry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.task_name}[{self.original_task_id}] retried as {self.retry_task_id}"
+
+
+class ApiToken(models.Model):
+    """A user's key for programs: ``Authorization: Bearer <token>`` on ``/api/v1/``.
+
+    The token itself is shown once, when it is made (``mysite.tokens``); only its
+    SHA-256 is kept, and its first characters (``prefix``) so a person can tell
+    their tokens apart. Revoking keeps the row, for the record.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
+    )
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=16, help_text="The token's first characters.")
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "API token"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None

@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_celery_beat",
     "django_celery_results",
+    "ninja",  # serves the API docs page from our own static files
     "mysite",
     "images",
     "reports",
@@ -61,6 +62,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "mysite.metrics.MetricsMiddleware",  # first: counts and times every request
     "mysite.middleware.InternalEndpointsMiddleware",  # probes by IP, over HTTP
+    "mysite.middleware.JsonApiErrorsMiddleware",  # every /api/ error is the JSON body
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -410,3 +412,15 @@ if BEAT_LEASE_SECONDS < 3:  # noqa: PLR2004  (a tick a second at least, three pe
 BEAT_HEARTBEAT_FILE = Path(env("BEAT_HEARTBEAT_FILE", default=str(VAR_DIR / "beat.heartbeat")))
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_ENABLE_UTC = True
+
+# --- API (/api/v1/) ----------------------------------------------------------
+# Requests per second per API token (or per signed-in user, or per client
+# address), with bursts of up to API_THROTTLE_BURST; the buckets live where
+# the provider limits do (RATE_LIMIT_REDIS_URL), shared by every web process.
+API_THROTTLE_RATE = env.float("API_THROTTLE_RATE", default=20.0)
+API_THROTTLE_BURST = env.float("API_THROTTLE_BURST", default=40.0)
+API_PAGE_SIZE = 50  # items per page of every list, unless ?limit= asks for fewer
+API_PAGE_SIZE_MAX = 200
+# A token's last-used time is written at most this often (a write per request
+# would make every API call a database write).
+API_TOKEN_TOUCH_SECONDS = 60

@@ -3,6 +3,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 from mysite import views
+from mysite.api.v1 import api
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="dashboard"), name="home"),
@@ -16,8 +17,7 @@ urlpatterns = [
         views.operations_task_action,
         name="operations-task-action",
     ),
-    path("api/demo-tasks/", views.demo_task_start, name="demo-task-start"),
-    path("api/tasks/<str:task_id>/", views.task_status, name="task-status"),
+    path("api/v1/", api.urls),
     path("healthz/", views.healthz, name="healthz"),
     path("readyz/", views.readyz, name="readyz"),
     path("metrics/", views.metrics_export, name="metrics"),
@@ -28,3 +28,6 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
 ]
+
+handler404 = "mysite.views.not_found"
+handler500 = "mysite.views.server_error"

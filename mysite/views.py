@@ -14,13 +14,12 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.csrf import csrf_failure as django_csrf_failure
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.defaults import page_not_found
+from django.views.defaults import server_error as django_server_error
 
 from mysite import metrics, operations, selectors
-from mysite.api import api_login_required, json_error
-from mysite.enqueue import enqueue
+from mysite.api.errors import error_response
 from mysite.forms import ConsoleFilterForm
-from mysite.tasks import DEMO_MAX_SECONDS
-from mysite.tasks import demo_task as demo_task_task
 
 
 def _panel_context(user) -> dict:
@@ -49,38 +48,24 @@ def dashboard_panel(request):
     return render(request, "mysite/_dashboard_panel.html", _panel_context(request.user))
 
 
-@api_login_required
-@require_POST
-def demo_task_start(request):
-    try:
-        seconds = float(request.POST.get("seconds", 2))
-    except ValueError:
-        return json_error("seconds must be a number.", status=400)
-    if not 0 <= seconds <= DEMO_MAX_SECONDS:
-        return json_error(f"seconds must be between 0 and {DEMO_MAX_SECONDS}.", status=400)
-    task_id = enqueue(demo_task_task, kwargs={"seconds": seconds}, user=request.user)
-    status_url = reverse("task-status", args=[task_id])
-    return JsonResponse({"task_id": task_id, "status_url": status_url}, status=202)
+def not_found(request, exception=None):
+    """Django's 404 page, but JSON under ``/api/`` (any path there, matched or not)."""
+    if request.path.startswith("/api/"):
+        return error_response(404, "Not found.")
+    return page_not_found(request, exception)
 
 
-@api_login_required
-@require_GET
-@never_cache
-def task_status(request, task_id: str):
-    try:
-        uuid.UUID(task_id)
-    except ValueError:
-        return json_error("Unknown task.", status=404)
-    status = selectors.task_status_get(task_id=task_id, user=request.user)
-    if status is None:
-        return json_error("Unknown task.", status=404)
-    return JsonResponse(status)
+def server_error(request):
+    """Django's 500 page, but JSON under ``/api/``: a bug, logged with its traceback."""
+    if request.path.startswith("/api/"):
+        return error_response(500, "Something went wrong on our side; it has been logged.")
+    return django_server_error(request)
 
 
 def csrf_failure(request, reason=""):
     """CSRF refusals: JSON for the API, Django's own page elsewhere."""
     if request.path.startswith("/api/"):
-        return json_error(f"CSRF check failed: {reason}", status=403)
+        return error_response(403, f"CSRF check failed: {reason}")
     return django_csrf_failure(request, reason=reason)
 
 
@@ -221,7 +206,7 @@ def operations_actions(request):
 
 def _task_view_or_404(task_id: str) -> selectors.TaskView:
     try:
-        uuid.UUID(task_id)
+        task_id = str(uuid.UUID(task_id))  # any spelling of the id finds it
     except ValueError:
         raise Http404("Unknown task.") from None
     view = selectors.task_view_get(task_id=task_id)

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.django_db
 
 
 def status_url(task_id: str) -> str:
-    return reverse("task-status", args=[task_id])
+    return reverse("api-v1:task-get", args=[task_id])
 
 
 def started_by(user, *, name="mysite.tasks.demo_task") -> str:
@@ -27,7 +27,7 @@ def test_anonymous_gets_401_json(client):
     response = client.get(status_url(str(uuid.uuid4())))
 
     assert response.status_code == 401
-    assert response.json() == {"error": "Authentication required."}
+    assert response.json()["error"]["code"] == "unauthenticated"
 
 
 @pytest.mark.parametrize("task_id", ["not-a-uuid", "1' OR '1'='1", "x" * 300])
@@ -37,7 +37,11 @@ def test_malformed_id_is_404(client, user, task_id):
     response = client.get(status_url(task_id))
 
     assert response.status_code == 404
-    assert response.json() == {"error": "Unknown task."}
+    assert response.json()["error"] == {
+        "code": "not_found",
+        "message": "Unknown task.",
+        "fields": {},
+    }
 
 
 def test_unknown_id_is_404_not_pending(client, staff_user):
@@ -55,7 +59,13 @@ def test_owner_sees_pending_before_the_worker_stores_anything(client, user):
     response = client.get(status_url(task_id))
 
     assert response.status_code == 200
-    assert response.json() == {"id": task_id, "state": "PENDING", "result": None, "date_done": None}
+    assert response.json() == {
+        "id": task_id,
+        "state": "PENDING",
+        "result": None,
+        "error": None,
+        "date_done": None,
+    }
 
 
 def test_another_users_task_is_404_but_staff_see_it(client, user, other_user, staff_user):
@@ -91,7 +101,7 @@ def test_success_has_result_and_date_done(client, user):
     assert body["state"] == "SUCCESS"
     assert body["result"] == {"slept": 1.0}
     assert body["date_done"] is not None
-    assert "error" not in body
+    assert body["error"] is None
 
 
 def test_failure_has_a_readable_error_and_no_traceback(client, user):
@@ -106,7 +116,7 @@ def test_failure_has_a_readable_error_and_no_traceback(client, user):
 
     assert body["state"] == "FAILURE"
     assert body["error"] == "ValueError: image is not a JPEG"
-    assert "result" not in body
+    assert body["result"] is None
     assert "Traceback" not in str(body)
 
 
@@ -117,7 +127,13 @@ def test_started_has_no_result_and_no_date_done(client, user):
 
     body = client.get(status_url(task_id)).json()
 
-    assert body == {"id": task_id, "state": "STARTED", "result": None, "date_done": None}
+    assert body == {
+        "id": task_id,
+        "state": "STARTED",
+        "result": None,
+        "error": None,
+        "date_done": None,
+    }
 
 
 def test_expired_task_is_404_not_pending(client, user):
@@ -129,23 +145,27 @@ def test_expired_task_is_404_not_pending(client, user):
 
 
 def test_demo_task_start_needs_login_and_post(client, user):
-    url = reverse("demo-task-start")
-    assert client.post(url).status_code == 401
+    url = reverse("api-v1:task-demo")
+    assert client.post(url, {}, content_type="application/json").status_code == 401
     client.force_login(user)
-    assert client.get(url).status_code == 405
+    response = client.get(url)
+    assert response.status_code == 405
+    assert response.json()["error"]["code"] == "method_not_allowed"
 
 
 @pytest.mark.parametrize(
     ("seconds", "message"),
-    [("abc", "seconds must be a number."), ("-1", "between 0 and 10"), ("11", "between 0 and 10")],
+    [("abc", "valid number"), (-1, "greater than or equal to 0"), (11, "less than or equal to 10")],
 )
 def test_demo_task_start_refuses_bad_seconds(client, user, seconds, message):
     client.force_login(user)
 
-    response = client.post(reverse("demo-task-start"), {"seconds": seconds})
+    response = client.post(
+        reverse("api-v1:task-demo"), {"seconds": seconds}, content_type="application/json"
+    )
 
     assert response.status_code == 400
-    assert message in response.json()["error"]
+    assert message in response.json()["error"]["fields"]["seconds"][0]
     assert UserTask.objects.count() == 0
 
 
@@ -155,7 +175,9 @@ def test_demo_task_moves_pending_started_success(client, user, celery_worker):
     client.force_login(user)
 
     # when
-    response = client.post(reverse("demo-task-start"), {"seconds": "1"})
+    response = client.post(
+        reverse("api-v1:task-demo"), {"seconds": 1}, content_type="application/json"
+    )
 
     # then: accepted, and the status URL walks through the states in order
     assert response.status_code == 202
@@ -180,7 +202,9 @@ def test_demo_task_moves_pending_started_success(client, user, celery_worker):
 def test_demo_task_start_with_the_broker_down_is_503_json(client, user, broker_down):
     client.force_login(user)
 
-    response = client.post(reverse("demo-task-start"), {"seconds": "0"})
+    response = client.post(
+        reverse("api-v1:task-demo"), {"seconds": 0}, content_type="application/json"
+    )
 
     assert response.status_code == 503
-    assert "task queue is unavailable" in response.json()["error"]
+    assert "task queue is unavailable" in response.json()["error"]["message"]

@@ -36,7 +36,7 @@
     const response = await fetch(statusUrl, { headers: { Accept: "application/json" } });
     const body = await response.json();
     if (!response.ok) {
-      showState("ERROR", body.error || response.status);
+      showState("ERROR", (body.error && body.error.message) || response.status);
       button.disabled = false;
       return;
     }
@@ -54,11 +54,12 @@
     history.innerHTML = "";
     const response = await fetch(button.dataset.url, {
       method: "POST",
-      headers: { "X-CSRFToken": csrf, Accept: "application/json" },
+      headers: { "X-CSRFToken": csrf, Accept: "application/json", "Content-Type": "application/json" },
+      body: JSON.stringify({ seconds: 2 }),
     });
     const body = await response.json();
     if (response.status !== 202) {
-      showState("ERROR", body.error || response.status);
+      showState("ERROR", (body.error && body.error.message) || response.status);
       button.disabled = false;
       return;
     }

@@ -1,0 +1,130 @@
+"""``/api/v1/``: the API instance, its error handlers and its routers.
+
+Every answer that is not a success has the body of ``mysite.api.errors``.
+Domain exceptions map to their status here, once; anything else unexpected
+is a bug and a 500 (whose body ``mysite.views.server_error`` makes JSON too).
+"""
+
+import logging
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from kombu.exceptions import OperationalError
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, HttpError, ValidationError
+
+from images.services import ImageRejected
+from mysite.api.auth import AUTH, BucketThrottle
+from mysite.api.errors import ApiError, error_response
+from mysite.enqueue import BrokerUnavailable
+from mysite.middleware import MESSAGE as QUEUE_DOWN
+from mysite.middleware import STORAGE_MESSAGE
+from mysite.operations import OperationRefused, TaskUnknown
+from mysite.storage import StorageUnavailable
+from mysite.tokens import TokenRejected
+from notifications.services import NotificationRejected
+from payments.services import PaymentRejected
+from reports.services import ReportRejected
+
+logger = logging.getLogger(__name__)
+
+api = NinjaAPI(
+    title="mysite API",
+    version="1",
+    description=(
+        "Pictures, reports, notifications and payments, for programs. Send "
+        "`Authorization: Bearer <token>` (make one under Settings, API tokens, "
+        "or `manage.py create_api_token USER`). Errors have one body: "
+        '`{"error": {"code", "message", "fields"}}`.'
+    ),
+    urls_namespace="api-v1",
+    auth=AUTH,
+    throttle=[BucketThrottle()],
+    docs_url="/docs",
+    openapi_url="/openapi.json",
+)
+
+
+def _error(request, status: int, message: str, *, code=None, fields=None):
+    return error_response(status, message, code=code, fields=fields)
+
+
+@api.exception_handler(ApiError)
+def _api_error(request, exc: ApiError):
+    return _error(request, exc.status, exc.message, code=exc.code, fields=exc.fields)
+
+
+@api.exception_handler(ValidationError)
+def _invalid(request, exc: ValidationError):
+    fields: dict[str, list[str]] = {}
+    for error in exc.errors:
+        fields.setdefault(field_name(error.get("loc", ())), []).append(error.get("msg", "Invalid."))
+    names = ", ".join(sorted(fields))
+    return _error(request, 400, f"Invalid input: {names}.", fields=fields)
+
+
+def field_name(loc) -> str:
+    """``("body", "payload", "amount")`` -> ``"amount"``; ``("query", "limit")`` -> ``"limit"``."""
+    parts = [str(part) for part in loc]
+    if parts[:1] == ["body"] and len(parts) > 2:  # noqa: PLR2004  body, the schema's name, field
+        parts = parts[2:]
+    elif parts[:1] in (["query"], ["path"], ["header"], ["form"], ["file"], ["body"]):
+        parts = parts[1:]
+    return ".".join(parts) or "__all__"
+
+
+@api.exception_handler(AuthenticationError)
+def _unauthenticated(request, exc):
+    return _error(request, 401, "Send a valid API token (Authorization: Bearer …) or sign in.")
+
+
+@api.exception_handler(HttpError)
+def _http_error(request, exc: HttpError):
+    return _error(request, exc.status_code, str(exc))
+
+
+@api.exception_handler(Http404)
+def _not_found(request, exc):
+    return _error(request, 404, "Not found.")
+
+
+@api.exception_handler(PermissionDenied)
+def _forbidden(request, exc):
+    return _error(request, 403, str(exc) or "You may not do this.")
+
+
+def _rejected(status: int):
+    def handler(request, exc):
+        return _error(request, getattr(exc, "status", status), str(exc), code=_code(exc))
+
+    return handler
+
+
+def _code(exc: Exception) -> str:
+    """``KeyConflict`` -> ``"key_conflict"``: the kind of refusal, for programs."""
+    name = type(exc).__name__
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")
+
+
+for rejection in (ImageRejected, ReportRejected, NotificationRejected, TokenRejected):
+    api.add_exception_handler(rejection, _rejected(400))
+api.add_exception_handler(PaymentRejected, _rejected(400))  # each kind has its .status
+api.add_exception_handler(TaskUnknown, _rejected(404))
+api.add_exception_handler(OperationRefused, _rejected(409))
+
+
+@api.exception_handler(StorageUnavailable)
+def _storage_down(request, exc):
+    logger.warning("%s %s: 503: storage: %s", request.method, request.path, exc)
+    return _error(request, 503, STORAGE_MESSAGE)
+
+
+def _queue_down(request, exc):
+    logger.warning("%s %s: 503: broker: %s", request.method, request.path, exc)
+    return _error(request, 503, QUEUE_DOWN)
+
+
+api.add_exception_handler(BrokerUnavailable, _queue_down)
+api.add_exception_handler(OperationalError, _queue_down)
+
+api.add_router("/tasks/", "mysite.api.tasks.router")
