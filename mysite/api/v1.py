@@ -128,3 +128,7 @@ api.add_exception_handler(BrokerUnavailable, _queue_down)
 api.add_exception_handler(OperationalError, _queue_down)
 
 api.add_router("/tasks/", "mysite.api.tasks.router")
+api.add_router("/images/", "images.api.router")
+api.add_router("/reports/", "reports.api.router")
+api.add_router("/", "notifications.api.router")  # /notifications/ and /broadcasts/
+api.add_router("/", "payments.api.router")  # /accounts/ and /payments/
