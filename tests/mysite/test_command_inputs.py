@@ -38,6 +38,7 @@ BOUNDED = settings(
     max_examples=60,
     deadline=None,
     derandomize=True,
+    database=None,  # the same examples every run: nothing to remember
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 # Strings that broke commands before: NUL (PostgreSQL refuses it), past a
