@@ -40,6 +40,7 @@ class ApiTokenForm(forms.Form):
 
     name = forms.CharField(
         max_length=tokens.NAME_MAX,
+        error_messages={"required": tokens.NAME_REQUIRED},
         help_text="What will use it, e.g. “backup script” or “Alice's laptop”.",
     )
 

@@ -19,6 +19,7 @@ from mysite.models import ApiToken
 SCHEME = "mysite_"
 PREFIX_LENGTH = 12  # "mysite_" and five characters of the secret
 NAME_MAX = ApiToken._meta.get_field("name").max_length
+NAME_REQUIRED = "Give the token a name, e.g. the program that will use it."
 
 
 class TokenRejected(ValueError):
@@ -49,7 +50,7 @@ def name_check(name: str) -> str:
     """The name, stripped; ``TokenRejected`` when blank, too long or with control characters."""
     name = name.strip()
     if not name:
-        raise TokenRejected("Give the token a name, e.g. the program that will use it.")
+        raise TokenRejected(NAME_REQUIRED)
     if len(name) > NAME_MAX:
         raise TokenRejected(f"A token's name has at most {NAME_MAX} characters.")
     if any(unicodedata.category(char) == "Cc" for char in name):
