@@ -21,6 +21,8 @@ def test_gives_up_after_the_timeout_saying_the_work_goes_on():
     out = io.StringIO()
 
     with pytest.raises(CommandError, match=r"Still running after 0 s; the report goes on\."):
-        wait_with_progress(OutputWrapper(out), lambda: ("0 of 1", False), timeout=0, what="report")
+        wait_with_progress(
+            OutputWrapper(out), lambda: ("0 of 1", False), timeout=0.01, what="report"
+        )
 
     assert out.getvalue() == "0 of 1\n"
