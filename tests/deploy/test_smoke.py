@@ -206,7 +206,7 @@ def test_the_production_processes_run_every_app_and_stop_cleanly(site, django_us
     image = site.upload("/api/images/", "smoke.jpg", picture())
     report_made = site.form("/reports/", {"period": "monthly"})
     payment = site.json(
-        "/api/payments/",
+        "/api/v1/payments/",
         {"from": main.pk, "to": savings.pk, "amount": "12.50"},
         {"Idempotency-Key": "smoke-1"},
     )
@@ -246,7 +246,7 @@ def test_the_production_processes_run_every_app_and_stop_cleanly(site, django_us
     holder = hold_account(main)
     try:
         slow = site.json(
-            "/api/payments/",
+            "/api/v1/payments/",
             {"from": main.pk, "to": savings.pk, "amount": "7.50"},
             {"Idempotency-Key": "smoke-2"},
         )
