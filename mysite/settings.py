@@ -237,6 +237,8 @@ NOTIFICATIONS_SWEEP_AFTER = timedelta(
 )
 PAYMENTS_SWEEP_AFTER = timedelta(seconds=env.int("PAYMENTS_SWEEP_AFTER_SECONDS", default=5 * 60))
 SWEEP_BATCH = 1000  # rows of one kind per run; the next run takes the rest
+# The largest CSV `manage.py import_payments` reads (it holds the file's text).
+IMPORT_MAX_BYTES = env.int("IMPORT_MAX_BYTES", default=50 * 1024 * 1024)
 
 # --- Metrics ----------------------------------------------------------------
 # Prometheus: the web at /metrics/, each worker on CELERY_METRICS_PORT when set

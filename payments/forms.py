@@ -8,7 +8,7 @@ import uuid
 
 from django import forms
 
-from payments import selectors
+from payments import selectors, services
 
 
 def key_new() -> str:
@@ -32,11 +32,21 @@ class KeyedForm(forms.Form):
         self.data[self.add_prefix("idempotency_key")] = key_new()
 
 
+def parsed(parse, value, **kwargs):
+    """``parse(value)`` (a services parser), its refusal a field error."""
+    try:
+        return parse(value, **kwargs)
+    except services.PaymentRejected as exc:
+        raise forms.ValidationError(str(exc)) from None
+
+
 class PaymentForm(KeyedForm):
     payer = forms.TypedChoiceField(label="From", coerce=int)
-    payee = forms.IntegerField(
+    # Text, read by the services' parser: IntegerField would take "٣" for 3.
+    payee = forms.CharField(
         label="To account number",
-        widget=forms.NumberInput(attrs={"min": 1, "autocomplete": "off"}),
+        max_length=30,
+        widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "off"}),
     )
     amount = forms.CharField(
         widget=forms.TextInput(
@@ -52,9 +62,19 @@ class PaymentForm(KeyedForm):
             for account in selectors.account_list_open(user=user)
         ]
 
+    def clean_payee(self):
+        return parsed(services.account_number, self.cleaned_data["payee"], role="payee")
+
+    def clean_amount(self):
+        return parsed(services.amount_parse, self.cleaned_data["amount"])
+
 
 class RefundForm(KeyedForm):
     amount = forms.CharField(
         required=False,  # empty: all that is left to refund
         widget=forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off"}),
     )
+
+    def clean_amount(self):
+        amount = self.cleaned_data["amount"]
+        return parsed(services.amount_parse, amount) if amount else None

@@ -1,6 +1,6 @@
 """Read-only queries for the payment pages and API."""
 
-from django.db.models import Prefetch, Q
+from django.db.models import Prefetch, Q, QuerySet
 from django.http import Http404
 from django.urls import reverse
 
@@ -24,12 +24,25 @@ def account_list_open(*, user) -> list[Account]:
     return list(Account.objects.filter(owner=user, closed_at__isnull=True))
 
 
-def payment_list_visible(*, user, limit: int = 50) -> list[Payment]:
-    """Payments from or to the user's accounts, newest first."""
-    return list(
-        Payment.objects.filter(Q(payer__owner=user) | Q(payee__owner=user)).select_related(
-            "payer", "payee"
-        )[:limit]
+def account_list_mine(*, user) -> QuerySet[Account]:
+    """The user's accounts, in the order they were opened (for the API's pages)."""
+    return Account.objects.filter(owner=user).order_by("pk")
+
+
+def account_get_mine(*, account_id: int, user) -> Account:
+    """One of the user's accounts, or 404: others' do not exist for them."""
+    account = Account.objects.filter(owner=user, pk=account_id).first()
+    if account is None:
+        raise Http404("No such account.")
+    return account
+
+
+def payment_list_visible(*, user) -> QuerySet[Payment]:
+    """Payments from or to the user's accounts, newest first (a queryset, to page)."""
+    return (
+        Payment.objects.filter(Q(payer__owner=user) | Q(payee__owner=user))
+        .select_related("payer", "payee")
+        .order_by("-pk")
     )
 
 
@@ -45,22 +58,6 @@ def payment_get_visible(*, payment_id: int, user) -> Payment:
     return payment
 
 
-def payment_status(payment: Payment) -> dict:
-    """What the API and the live detail page show of a payment."""
-    return {
-        "id": payment.pk,
-        "status": payment.status,
-        "failure_reason": payment.failure_reason,
-        "payer": payment.payer_id,
-        "payee": payment.payee_id,
-        "amount": str(payment.amount),
-        "currency": payment.currency,
-        "description": payment.description,
-        "refund_of": payment.refund_of_id,
-        "idempotency_key": payment.idempotency_key,
-        "task_id": payment.task_id,
-        "created_at": payment.created_at.isoformat(),
-        "processed_at": payment.processed_at and payment.processed_at.isoformat(),
-        "status_url": reverse("payments:api-detail", args=[payment.pk]),
-        "detail_url": payment.get_absolute_url(),
-    }
+def payment_status_url(payment: Payment) -> str:
+    """Where the API answers with the payment's status (the detail page polls it)."""
+    return reverse("api-v1:payment-get", args=[payment.pk])

@@ -13,7 +13,7 @@ running the task twice moves money once.
 import logging
 import re
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
@@ -30,6 +30,8 @@ CENT = Decimal(1).scaleb(-AMOUNT_PLACES)
 MAX_AMOUNT = Decimal(10 ** (AMOUNT_DIGITS - AMOUNT_PLACES)) - CENT
 IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
 ZERO = Decimal("0.00")
+ID_TEXT = re.compile(r"[0-9]{1,19}")  # ASCII digits: not "²", not "٣"
+ID_MAX = 2**63 - 1  # primary keys are bigints
 
 
 class PaymentRejected(ValueError):
@@ -55,22 +57,54 @@ class KeyConflict(PaymentRejected):
 # -- checking input ---------------------------------------------------------
 
 
+AMOUNT_TEXT = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")  # ASCII digits only: no "٣", no "1e3"
+AMOUNT_TEXT_MAX = 1000  # characters: past that, not worth reading
+SHOWN_MAX = 60  # characters of a bad value repeated in a message
+AMOUNT_DIGITS_READ = 100  # a Decimal with digits this far from the point is no amount
+HUGE_BITS = 256  # an int this long is far past any amount or account number
+
+
+def shown(value) -> str:
+    """``value`` as a message repeats it: its repr, cut short."""
+    if isinstance(value, int) and value.bit_length() > HUGE_BITS:
+        return "a huge number"  # repr() of it would be slow, or refused
+    text = str(value) if isinstance(value, Decimal) else repr(value)
+    return text if len(text) <= SHOWN_MAX else f"{text[: SHOWN_MAX - 1]}…"
+
+
 def amount_parse(value) -> Decimal:
-    """A positive amount with at most two decimals, within the column's range."""
-    if isinstance(value, bool | float):  # a float has already lost the cents
+    """A positive amount with at most two decimals, within the column's range.
+
+    Text is ASCII digits, an optional minus (refused, but named as such) and
+    at most two decimals: no exponent, no other script's digits, no spaces
+    inside. An int is whole units; a Decimal is read as its digits. A float
+    (or a bool) is refused: a float has already lost the cents.
+    """
+    if isinstance(value, bool | float):
         raise PaymentRejected(f"Give the amount as a string or an integer, not {value!r}.")
-    try:
-        amount = Decimal(str(value).strip())
-    except InvalidOperation:
-        raise PaymentRejected(f"{value!r} is not an amount.") from None
-    if not amount.is_finite():
-        raise PaymentRejected(f"{value!r} is not an amount.")
+    if isinstance(value, int):
+        if value.bit_length() > HUGE_BITS:
+            raise PaymentRejected(f"The amount is over the largest allowed, {MAX_AMOUNT}.")
+        text = str(value)
+    elif isinstance(value, Decimal):
+        if not value.is_finite() or abs(value.adjusted()) > AMOUNT_DIGITS_READ:
+            raise PaymentRejected(f"{shown(value)} is not an amount.")
+        text = format(value, "f")
+    elif isinstance(value, str):
+        text = value.strip()
+    else:
+        raise PaymentRejected(f"{shown(value)} is not an amount.")
+    if len(text) > AMOUNT_TEXT_MAX or not AMOUNT_TEXT.fullmatch(text):
+        raise PaymentRejected(f"{shown(value)} is not an amount.")
+    amount = Decimal(text)
     if amount <= 0:
         raise PaymentRejected(f"The amount must be more than zero, got {amount}.")
+    if amount > MAX_AMOUNT:  # first: quantize() cannot hold more digits than the context's
+        raise PaymentRejected(
+            f"The amount {shown(amount)} is over the largest allowed, {MAX_AMOUNT}."
+        )
     if amount != amount.quantize(CENT):
         raise PaymentRejected(f"The amount {amount} has more than {AMOUNT_PLACES} decimals.")
-    if amount > MAX_AMOUNT:
-        raise PaymentRejected(f"The amount {amount} is over the largest allowed, {MAX_AMOUNT}.")
     return amount.quantize(CENT)
 
 
@@ -92,12 +126,23 @@ def currency_check(value) -> str:
 
 
 def account_number(value, *, role: str = "account") -> int:
-    """An account number from a form, a header, JSON or a CSV cell: a whole number."""
+    """An account number from a form, a header, JSON or a CSV cell: ASCII digits
+    (or an int), from 1 to the largest the database's bigint holds."""
+    number = id_parse(value)
+    if number is None:
+        raise PaymentRejected(f"The {role} must be an account number, got {shown(value)}.")
+    return number
+
+
+def id_parse(value) -> int | None:
+    """A row's id (an account's, a payment's) from text or an int; None if it is none."""
     if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value)
-    raise PaymentRejected(f"The {role} must be an account number, got {value!r}.")
+        number = value
+    elif isinstance(value, str) and ID_TEXT.fullmatch(value.strip()):
+        number = int(value.strip())
+    else:
+        return None
+    return number if 1 <= number <= ID_MAX else None
 
 
 def description_check(value) -> str:
@@ -113,7 +158,7 @@ def account_get(account_id, *, role: str = "account") -> Account:
     number = account_number(account_id, role=role)
     try:
         return Account.objects.get(pk=number)
-    except (Account.DoesNotExist, OverflowError):
+    except Account.DoesNotExist:
         raise AccountNotFound(f"No account #{number}.") from None
 
 
@@ -258,10 +303,10 @@ def payment_refund(
     Only the payee's owner (or an operator, ``user=None``) refunds; never more
     than what is left of the payment. ``amount`` None: all that is left.
     """
-    try:
-        original = Payment.objects.select_related("payee").get(pk=int(payment_id))
-    except (TypeError, ValueError, OverflowError, Payment.DoesNotExist):
-        raise PaymentRejected(f"No payment #{payment_id}.") from None
+    number = id_parse(payment_id)
+    original = Payment.objects.select_related("payee").filter(pk=number).first() if number else None
+    if original is None:
+        raise PaymentRejected(f"No payment #{number or shown(payment_id)}.")
     if user is not None and original.payee.owner_id != user.pk:
         raise AccountForbidden(f"Payment #{original.pk} was not paid to you.")
     if original.refund_of_id:

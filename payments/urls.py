@@ -9,6 +9,4 @@ urlpatterns = [
     path("payments/new/", views.payment_new, name="new"),
     path("payments/<int:payment_id>/", views.payment_detail, name="detail"),
     path("payments/<int:payment_id>/refund/", views.payment_refund, name="refund"),
-    path("api/payments/", views.api_create, name="api-create"),
-    path("api/payments/<int:payment_id>/", views.api_detail, name="api-detail"),
 ]

@@ -1,28 +1,15 @@
-import json
-from decimal import Decimal
-from typing import NoReturn
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, JsonResponse
+from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from mysite.api import api_login_required, json_error
 from payments import selectors, services
 from payments.forms import KeyedForm, PaymentForm, RefundForm
 from payments.models import Payment
 
-# A create request's fields: the JSON types each may have, and those in words.
-API_FIELDS = {
-    "from": (int, "an account number"),
-    "to": (int, "an account number"),
-    "amount": (str | int | Decimal, 'an amount such as "12.50"'),
-    "currency": (str, 'a currency code such as "EUR"'),
-    "description": (str, "a string"),
-}
-API_REQUIRED = ("from", "to", "amount")
+HISTORY_PAGE = 20  # payments per page of the accounts page's history
 ALREADY_SENT = "This form was sent before: this is the payment it made, nothing more was paid."
 KEY_RENEWED = "This form now has a new key: submit it again to make a new payment."
 
@@ -30,9 +17,12 @@ KEY_RENEWED = "This form now has a new key: submit it again to make a new paymen
 @login_required
 @require_GET
 def accounts(request):
+    history = Paginator(selectors.payment_list_visible(user=request.user), HISTORY_PAGE)
+    page = history.get_page(request.GET.get("page"))  # any bad ?page= is the first or last
     context = {
         "accounts": selectors.account_list_owned(user=request.user),
-        "payments": selectors.payment_list_visible(user=request.user),
+        "payments": page.object_list,
+        "page": page,
     }
     return render(request, "payments/accounts.html", context)
 
@@ -131,62 +121,7 @@ def _detail(request, payment: Payment, *, refund_form: RefundForm | None = None,
         "payment": payment,
         "refunds": payment.refunds.all(),
         "refundable": refundable,
+        "status_url": selectors.payment_status_url(payment),
         "refund_form": refund_form,
     }
     return render(request, "payments/detail.html", context, status=status)
-
-
-@api_login_required
-@require_POST
-def api_create(request):
-    """Start a payment: 202 when new, 200 when the key already made this payment."""
-    try:
-        body = json.loads(request.body, parse_float=Decimal, parse_constant=_not_json)
-    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-        return json_error(f"The body is not valid JSON: {exc}", status=400)
-    if not isinstance(body, dict):
-        return json_error("The body must be a JSON object.", status=400)
-    if problem := _api_body_problem(body):
-        return json_error(problem, status=400)
-    try:
-        payment, created = services.payment_create(
-            user=request.user,
-            payer_id=body["from"],
-            payee_id=body["to"],
-            amount=body["amount"],
-            currency=body.get("currency"),
-            description=body.get("description", ""),
-            idempotency_key=request.headers.get("Idempotency-Key"),
-        )
-    except services.PaymentRejected as exc:
-        return json_error(str(exc), status=exc.status)
-    return JsonResponse(selectors.payment_status(payment), status=202 if created else 200)
-
-
-def _not_json(constant: str) -> NoReturn:
-    raise ValueError(f"{constant} is not a JSON value")
-
-
-def _api_body_problem(body: dict) -> str:
-    """What is wrong with the shape of a create request ("" if nothing)."""
-    if unknown := sorted(set(body) - set(API_FIELDS)):
-        return f"Unknown field(s): {', '.join(unknown)}; send {', '.join(API_FIELDS)}."
-    if missing := [field for field in API_REQUIRED if field not in body]:
-        return f"Missing field(s): {', '.join(missing)}."
-    for field, (types, words) in API_FIELDS.items():
-        value = body.get(field)
-        if field in body and (isinstance(value, bool) or not isinstance(value, types)):
-            shown = str(value) if isinstance(value, Decimal) else json.dumps(value, default=str)
-            return f"'{field}' must be {words}, got {shown}."
-    return ""
-
-
-@api_login_required
-@require_GET
-@never_cache
-def api_detail(request, payment_id: int):
-    try:
-        payment = selectors.payment_get_visible(payment_id=payment_id, user=request.user)
-    except Http404:
-        return json_error("Unknown payment.", status=404)
-    return JsonResponse(selectors.payment_status(payment))

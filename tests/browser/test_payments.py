@@ -65,9 +65,15 @@ def test_a_bad_amount_gets_a_form_error(live_server, alice_account, bob_account,
     page.fill("#id_amount", "1.001")
     page.click("#payment-form button[type=submit]")
 
-    expect(page.locator("#payment-errors")).to_have_text(
+    expect(page.locator("#payment-form span.error")).to_have_text(
         "The amount 1.001 has more than 2 decimals."
     )
+
+    # and an exponent, a 500 once (issue 14), is no amount either
+    page.fill("#id_amount", "1e26")
+    page.click("#payment-form button[type=submit]")
+
+    expect(page.locator("#payment-form span.error")).to_have_text("'1e26' is not an amount.")
 
 
 @pytest.fixture

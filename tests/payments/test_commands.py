@@ -90,6 +90,12 @@ def test_pay_again_with_the_same_key_is_the_same_payment(alice_account, bob_acco
         (["--amount", "-5"], "The amount must be more than zero, got -5."),
         (["--amount", "1.001"], "The amount 1.001 has more than 2 decimals."),
         (["--amount", "ten"], "'ten' is not an amount."),
+        (["--amount", "1e400"], "'1e400' is not an amount."),
+        (["--amount", "1E+30"], "'1E+30' is not an amount."),
+        (["--amount", "\u0663"], "'\u0663' is not an amount."),
+        (["--from", "\u00b2"], "The payer must be an account number, got '\u00b2'."),
+        (["--to", "\u00b2"], "The payee must be an account number, got '\u00b2'."),
+        (["--from", "9" * 30], "The payer must be an account number, got '999999999"),
         (["--from", "999999"], "No account #999999."),
         (["--from", "alice"], "The payer must be an account number, got 'alice'."),
         (["--to", "{alice}"], "The payer and the payee are the same account."),
@@ -418,6 +424,16 @@ def test_import_of_a_header_alone_pays_nothing(tmp_path, capsys):
             b"from,to,amount\n1,2," + b"9" * 200_000 + b"\n",
             "{path}, line 2: field larger than field limit (131072).",
         ),
+        (
+            b"from,to,amount\n1,2,3\x00\n",
+            "{path} is not a text file (a NUL byte at byte 20): expected a UTF-8 CSV.",
+        ),
+        (
+            b"GIF89a\x01\x00\x01\x00\x80",
+            "{path} is not a text file (a NUL byte at byte 7): expected a UTF-8 CSV.",
+        ),
+        (b"from,to,amount\n1,2,3\xc3", "{path} is not UTF-8 text (byte 20): save it as UTF-8 CSV."),
+        (b"\xff\xd8\xff\xe0JFIF", "{path} is not UTF-8 text (byte 0): save it as UTF-8 CSV."),
     ],
 )
 def test_import_refuses_a_bad_file_and_writes_nothing(tmp_path, content, message):
@@ -575,6 +591,8 @@ def test_the_demo_accounts_of_make_run_are_opened_once(settings):
         (["alice", "--currency", "EUR", "--deposit", "0"], "must be more than zero, got 0."),
         (["alice", "--currency", "EUR", "--deposit", "1.001"], "has more than 2 decimals."),
         (["alice", "--currency", "EUR", "--deposit", "lots"], "'lots' is not an amount."),
+        (["alice", "--currency", "EUR", "--deposit", "1e26"], "'1e26' is not an amount."),
+        (["alice", "--currency", "EUR", "--deposit", "\u0663"], "is not an amount."),
         (["alice", "--currency", "EUR", "--name", " "], "The account needs a name."),
     ],
 )
@@ -584,3 +602,76 @@ def test_open_account_refuses_bad_input_and_writes_nothing(user, args, message):
 
     assert Account.objects.count() == 0
     assert Payment.objects.count() == 0
+
+
+# -- input that crashed the commands (issue 14) ----------------------------------------
+
+
+@pytest.mark.django_db
+def test_import_lists_rows_of_exponents_and_other_digits_among_the_bad_ones(
+    tmp_path, alice_account, bob_account, capsys
+):
+    # given: one good row, then rows that crashed the import (and hid the others)
+    a, b = alice_account.pk, bob_account.pk
+    path = write_csv(
+        tmp_path,
+        f"from,to,amount\n{a},{b},1.00\n{a},{b},1e400\n\u00b2,{b},1.00\n{a},\u00b2,1.00\n"
+        f"{a},{b},\u0663\n{a},{b},1E+30\n{a},{b},{10**40}\n{'9' * 30},{b},1.00\n",
+    )
+
+    # when
+    with pytest.raises(CommandError) as error:
+        call_command("import_payments", str(path))
+
+    # then
+    assert str(error.value) == "7 of 8 rows were rejected; the other 1 were queued."
+    assert capsys.readouterr().err.splitlines()[:7] == [
+        "line 3: '1e400' is not an amount.",
+        "line 4: The payer must be an account number, got '\u00b2'.",
+        "line 5: The payee must be an account number, got '\u00b2'.",
+        "line 6: '\u0663' is not an amount.",
+        "line 7: '1E+30' is not an amount.",
+        f"line 8: The amount {10**40} is over the largest allowed, 999999999999.99.",
+        f"line 9: The payer must be an account number, got '{'9' * 30}'.",
+    ]
+    assert customer_payments().count() == 1
+
+
+@pytest.mark.django_db
+def test_import_stops_at_once_on_an_endless_binary_file():
+    # when: /dev/zero never ends; it was read into memory until the kernel killed it
+    with pytest.raises(CommandError) as error:
+        call_command("import_payments", "/dev/zero")
+
+    # then
+    assert str(error.value) == (
+        "/dev/zero is not a text file (a NUL byte at byte 0): expected a UTF-8 CSV."
+    )
+
+
+@pytest.mark.django_db
+def test_import_refuses_a_file_over_the_size_limit(settings, tmp_path, alice_account, bob_account):
+    # given
+    settings.IMPORT_MAX_BYTES = 100_000
+    row = f"{alice_account.pk},{bob_account.pk},1.00\n"
+    path = write_csv(tmp_path, "from,to,amount\n" + row * (100_000 // len(row) + 1))
+
+    # when
+    with pytest.raises(CommandError) as error:
+        call_command("import_payments", str(path))
+
+    # then
+    assert str(error.value) == (
+        f"{path} is larger than 100,000 bytes (IMPORT_MAX_BYTES): split it into smaller files."
+    )
+    assert customer_payments().count() == 0
+
+
+@pytest.mark.django_db
+def test_a_file_just_under_the_limit_is_read(settings, tmp_path, alice_account, bob_account):
+    path = write_csv(tmp_path, f"from,to,amount\n{alice_account.pk},{bob_account.pk},1.00\n")
+    settings.IMPORT_MAX_BYTES = path.stat().st_size
+
+    call_command("import_payments", str(path))
+
+    assert customer_payments().count() == 1

@@ -77,6 +77,20 @@ def test_create_stores_a_pending_payment_and_queues_it_on_commit(
         (12.5, "not 12.5"),
         (True, "not True"),
         (None, "is not an amount"),
+        # Found by fuzzing (issue 14): each was a 500, or taken as 3.00.
+        ("1e26", "'1e26' is not an amount"),
+        ("1E+30", r"'1E\+30' is not an amount"),
+        ("1e400", "'1e400' is not an amount"),
+        ("1e3", "'1e3' is not an amount"),
+        (10**40, "over the largest allowed"),
+        pytest.param(10**5000, "over the largest allowed", id="10**5000"),
+        (Decimal("1e400"), "is not an amount"),
+        ("9" * 39, "over the largest allowed"),
+        ("\u0663", "is not an amount"),  # an Arabic-Indic three
+        ("\u00b3", "is not an amount"),  # a superscript three
+        ("1 000", "is not an amount"),
+        ("0x10", "is not an amount"),
+        ("x" * 10_000, "is not an amount"),
     ],
 )
 def test_bad_amounts_are_refused_before_anything_is_written(
@@ -152,7 +166,9 @@ def test_accounts_are_checked(user, other_user, alice_account, bob_account):
     assert Payment.objects.count() == before
 
 
-@pytest.mark.parametrize("payee", [True, 2.0, "2.5", "-2", "", None, [2]])
+@pytest.mark.parametrize(
+    "payee", [True, 2.0, "2.5", "-2", "", None, [2], "\u00b2", "\u0663", "0", 0, 2**63, "9" * 30]
+)
 def test_an_account_number_is_a_whole_number(user, alice_account, payee):
     with pytest.raises(services.PaymentRejected, match="payee must be an account number"):
         services.payment_create(
@@ -462,7 +478,7 @@ def test_refunds_are_refused_when_they_make_no_sense(
         services.payment_refund(payment_id=failed.pk, idempotency_key="x", user=other_user)
     with pytest.raises(services.PaymentRejected, match="is a refund; it cannot be refunded"):
         services.payment_refund(payment_id=refund.pk, idempotency_key="x", user=user)
-    with pytest.raises(services.PaymentRejected, match="No payment #nope"):
+    with pytest.raises(services.PaymentRejected, match="No payment #'nope'"):
         services.payment_refund(payment_id="nope", idempotency_key="x", user=other_user)
     with pytest.raises(services.PaymentRejected, match=r"At most 0\.00 EUR"):
         services.payment_refund(payment_id=paid.pk, idempotency_key="x", user=other_user)

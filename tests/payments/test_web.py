@@ -117,7 +117,15 @@ def test_a_double_submit_with_the_same_key_pays_once(alice, alice_account, bob_a
         ),
         ({"amount": ""}, "This field is required."),
         ({"payee": "999999"}, "No account #999999."),
-        ({"payee": "abc"}, "Enter a whole number."),
+        ({"payee": "abc"}, "The payee must be an account number, got &#x27;abc&#x27;."),
+        # Found by fuzzing (issue 14): a 500, or "٣" taken as 3.
+        ({"amount": "1e26"}, "&#x27;1e26&#x27; is not an amount."),
+        ({"amount": "1E+30"}, "&#x27;1E+30&#x27; is not an amount."),
+        ({"amount": "1e400"}, "&#x27;1e400&#x27; is not an amount."),
+        ({"amount": "\u0663"}, "&#x27;\u0663&#x27; is not an amount."),
+        ({"payee": "\u00b2"}, "The payee must be an account number, got &#x27;\u00b2&#x27;."),
+        ({"payee": "\u0663"}, "The payee must be an account number, got &#x27;\u0663&#x27;."),
+        ({"payee": "9" * 25}, "The payee must be an account number, got"),
         ({"payee": "<alice>"}, "The payer and the payee are the same account."),
         ({"payee": "<usd>"}, "Currency mismatch: the payment is in EUR, account #{usd} holds USD."),
         ({"payer": "<bob>"}, "Select a valid choice. {bob} is not one of the available choices."),
@@ -248,7 +256,7 @@ def test_a_pending_payment_page_follows_its_status(alice, alice_account, bob_acc
 
     page = response.content.decode()
     assert response.status_code == 200
-    assert f'data-status-url="/api/payments/{payment.pk}/" data-status="pending"' in page
+    assert f'data-status-url="/api/v1/payments/{payment.pk}" data-status="pending"' in page
     assert "this page updates when it is done" in page
     assert "payments/payment.js" in page
 
@@ -402,3 +410,29 @@ def test_a_full_refund_leaves_no_refund_form(bob, alice_account, bob_account):
     assert refund.amount == Decimal("12.50")
     assert refund_form(page) is None
     assert '<span class="state state-refunded" id="payment-status"' in page.content.decode()
+
+
+def test_the_payment_history_comes_in_pages_with_a_next_link(
+    alice, settings, alice_account, bob_account
+):
+    # given: the opening deposit and 21 payments: 22, over two pages of 20
+    for n in range(21):
+        services.payment_create(
+            payer_id=alice_account.pk, payee_id=bob_account.pk, amount="1", idempotency_key=f"h{n}"
+        )
+    newest_first = list(Payment.objects.order_by("-pk").values_list("pk", flat=True))
+
+    # when
+    first = alice.get(reverse("payments:accounts"))
+    second = alice.get(reverse("payments:accounts"), {"page": "2"})
+    odd = [
+        alice.get(reverse("payments:accounts"), {"page": page}) for page in ("x", "\u00b2", "99")
+    ]
+
+    # then
+    assert [p.pk for p in first.context["payments"]] == newest_first[:20]
+    assert '<a rel="next" href="?page=2">Older</a>' in first.content.decode()
+    assert [p.pk for p in second.context["payments"]] == newest_first[20:]
+    assert 'rel="next"' not in second.content.decode()
+    assert '<a rel="prev" href="?page=1">Newer</a>' in second.content.decode()
+    assert [response.status_code for response in odd] == [200, 200, 200]

@@ -1,3 +1,4 @@
+import codecs
 import csv
 import hashlib
 import io
@@ -6,6 +7,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Count
 
@@ -18,6 +20,7 @@ OPTIONAL = ("currency", "description", "key")
 PROGRESS_EVERY = 500
 CHUNK = 500  # values per IN (...) query, well below SQLite's limit
 APPLIED = (Payment.Status.COMPLETED, Payment.Status.REFUNDED)
+READ_CHUNK = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -38,23 +41,54 @@ class Row:
         )
 
 
-def file_read(path: str) -> tuple[bytes, str]:
-    """The file's bytes and its text, or a ``CommandError`` a person can act on."""
+def file_read(path: str) -> tuple[str, str]:
+    """The file's SHA-256 and its text, or a ``CommandError`` a person can act on.
+
+    Read in chunks, and stopped as soon as it is plainly no CSV: past
+    ``IMPORT_MAX_BYTES``, a NUL byte, or bytes that are not UTF-8 (so
+    ``/dev/zero`` or a picture is refused after its first chunk, not read whole).
+    """
+    limit = settings.IMPORT_MAX_BYTES
+    digest = hashlib.sha256()
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    parts: list[str] = []
+    size = 0
     try:
-        data = Path(path).read_bytes()
+        with Path(path).open("rb") as file:
+            while chunk := file.read(READ_CHUNK):
+                start, size = size, size + len(chunk)
+                if size > limit:
+                    raise CommandError(
+                        f"{path} is larger than {limit:,} bytes (IMPORT_MAX_BYTES): "
+                        "split it into smaller files."
+                    )
+                if (nul := chunk.find(b"\0")) >= 0:
+                    raise CommandError(
+                        f"{path} is not a text file (a NUL byte at byte {start + nul}): "
+                        "expected a UTF-8 CSV."
+                    )
+                pending = len(decoder.getstate()[0])
+                try:
+                    parts.append(decoder.decode(chunk))
+                except UnicodeDecodeError as exc:
+                    raise not_utf8(path, start - pending + exc.start) from None
+                digest.update(chunk)
+            try:
+                parts.append(decoder.decode(b"", final=True))
+            except UnicodeDecodeError as exc:
+                raise not_utf8(path, size - len(exc.object) + exc.start) from None
     except FileNotFoundError:
         raise CommandError(f"No file {path}.") from None
     except OSError as exc:
         raise CommandError(f"Cannot read {path}: {exc.strerror}.") from None
-    if not data.strip():
+    text = "".join(parts).removeprefix("\ufeff")  # a byte order mark (Excel) is not a name
+    if not text.strip():
         raise CommandError(f"{path} is empty: expected the header {','.join(REQUIRED)}.")
-    try:
-        text = data.decode("utf-8-sig")  # a byte order mark (Excel) is not part of a name
-    except UnicodeDecodeError as exc:
-        raise CommandError(
-            f"{path} is not UTF-8 text (byte {exc.start}): save it as UTF-8 CSV."
-        ) from None
-    return data, text
+    return digest.hexdigest(), text
+
+
+def not_utf8(path: str, offset: int) -> CommandError:
+    return CommandError(f"{path} is not UTF-8 text (byte {offset}): save it as UTF-8 CSV.")
 
 
 def csv_parse(path: str, text: str) -> tuple[list[str], list[tuple[int, list[str]]]]:
@@ -166,12 +200,12 @@ class Command(BaseCommand):
         timeout_argument(parser)
 
     def handle(self, *args, path, wait, timeout, **options):
-        data, text = file_read(path)
+        digest, text = file_read(path)
         header, lines = csv_parse(path, text)
         if not lines:
             self.stdout.write(f"{path} has no rows after its header: nothing to pay.")
             return
-        prefix = f"import-{hashlib.sha256(data).hexdigest()[:16]}"
+        prefix = f"import-{digest[:16]}"
         rows, rejected = self._check(header, lines, prefix)
         for line, reason in rejected:
             self.stderr.write(f"line {line}: {reason}")

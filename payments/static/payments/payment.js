@@ -1,4 +1,5 @@
-// Payment page: while the payment is pending, follow its status and show the outcome in place.
+// Payment page: while the payment is pending, follow its status (GET /api/v1/payments/<id>,
+// with the session) and show the outcome in place.
 (function () {
   "use strict";
   const status = document.getElementById("payment-status");
@@ -26,6 +27,13 @@
         const payment = await response.json();
         show(payment);
         if (payment.status !== "pending") return;
+      } else if (response.status === 401 || response.status === 403 || response.status === 404) {
+        // Signed out, or no longer ours: say so and stop asking. The API's error body
+        // is {"error": {"code", "message", "fields"}}.
+        const body = await response.json().catch(() => null);
+        reason.textContent = (body && body.error && body.error.message) || response.statusText;
+        reason.hidden = false;
+        return;
       }
     } catch (err) {
       // Offline for a moment: try again.
