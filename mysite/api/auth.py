@@ -27,6 +27,13 @@ class TokenAuth(HttpBearer):
 class SessionCsrfAuth(SessionAuth):
     """The signed-in browser: the session cookie, and a CSRF token on writes."""
 
+    def __call__(self, request):
+        # No session, nothing to protect: a 401 (not a CSRF 403) for a program
+        # whose token was refused.
+        if not request.user.is_authenticated:
+            return None
+        return super().__call__(request)
+
     def authenticate(self, request, key):
         user = request.user
         return user if user.is_authenticated else None
