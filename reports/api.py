@@ -5,7 +5,7 @@ from typing import Any, Literal
 
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
-from ninja import Field, Router, Schema
+from ninja import Field, Router, Schema, Status
 from ninja.pagination import paginate
 
 from mysite.api.auth import staff_required
@@ -99,7 +99,7 @@ def report_generate(request, payload: ReportIn):
     report = services.report_request(
         period=payload.period, start=payload.start, end=payload.end, user=request.user
     )
-    return 202, report
+    return Status(202, report)
 
 
 @router.get("/", response=responses({200: list[ReportOut]}, 403), url_name="report-list")
