@@ -55,10 +55,11 @@ class Marked(Schema):
 class NotificationIn(Schema):
     recipient: str = Field(
         description="The recipient's username.",
+        min_length=1,
         max_length=_max(get_user_model(), get_user_model().USERNAME_FIELD),
     )
     channel: Channel
-    body: str
+    body: str = Field(min_length=1)
     subject: str = Field("", max_length=_max(Notification, "subject"))
     link: str = Field("", max_length=_max(Notification, "link"))
     priority: str | int = Field("normal", description=PRIORITY)
@@ -92,7 +93,7 @@ class BroadcastIn(Schema):
         [], max_length=BROADCAST_USERNAMES_MAX, description="For the list audience."
     )
     channel: Channel
-    body: str
+    body: str = Field(min_length=1)
     subject: str = Field("", max_length=_max(Broadcast, "subject"))
     priority: str | int = Field("normal", description=PRIORITY)
 
