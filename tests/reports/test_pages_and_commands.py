@@ -61,6 +61,8 @@ def test_reports_are_for_staff(client, user):
             "at most 366 are allowed",
         ),
         ({"period": "custom", "start": "2026-01-01"}, "needs a start date and an end date"),
+        ({"period": "weekly", "start": "9999-12-31"}, "9999-12-31 is after today"),
+        ({"period": "weekly", "start": "0001-01-01"}, "0001-01-01 is before 1970-01-01"),
     ],
 )
 def test_generate_form_refuses_bad_input_and_queues_nothing(client, staff, data, message):
