@@ -34,7 +34,9 @@ class MessageAddForm(forms.ModelForm):
         if None in (channel, body, priority):
             return cleaned  # the field's own error is shown
         try:
-            services.message_check(channel=channel, body=body, priority=priority)
+            services.message_check(
+                channel=channel, body=body, priority=priority, subject=cleaned.get("subject", "")
+            )
         except services.NotificationRejected as exc:
             raise ValidationError(str(exc)) from exc
         try:
@@ -87,8 +89,10 @@ class BroadcastAddForm(MessageAddForm):
 
     def to_check(self, cleaned: dict) -> None:
         if cleaned.get("audience") is not None:
-            services.broadcast_audience(
-                audience=cleaned["audience"], usernames=cleaned.get("usernames")
+            services.broadcast_recipient_ids(
+                audience=cleaned["audience"],
+                usernames=cleaned.get("usernames"),
+                channel=cleaned["channel"],
             )
 
 

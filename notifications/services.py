@@ -19,6 +19,7 @@ from mysite import ratelimit
 from mysite.enqueue import enqueue
 from mysite.priorities import Priority
 from mysite.retry import RETRY_MAX_SECONDS, retry_delay
+from notifications import selectors
 from notifications.backends import (
     PermanentDeliveryError,
     TransientDeliveryError,
@@ -42,9 +43,32 @@ class RateLimited(Exception):
         self.countdown = countdown
 
 
+class NoRecipients(NotificationRejected):
+    """A broadcast whose audience has nobody who can get it: nothing to send."""
+
+    status = 409  # the request is well formed; the users are not there (API answer)
+
+
+def text_check(label: str, value: str, *, max_length: int | None = None) -> str:
+    """``value``, unless the database would refuse it: too long, a NUL, a lone surrogate."""
+    if max_length is not None and len(value) > max_length:
+        raise NotificationRejected(f"The {label} is {len(value)} characters; at most {max_length}.")
+    if "\x00" in value:
+        raise NotificationRejected(f"The {label} contains a NUL character.")
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        raise NotificationRejected(f"The {label} is not valid text.") from None
+    return value
+
+
+def max_length(model, name: str) -> int:
+    return model._meta.get_field(name).max_length
+
+
 def priority_parse(value) -> Priority:
-    """A project priority from a name ("urgent") or a number on the scale."""
-    if isinstance(value, str) and not value.isdigit():
+    """A project priority from a name ("urgent") or a number on the scale (ASCII digits)."""
+    if isinstance(value, str) and not (value.isascii() and value.isdigit()):
         try:
             return Priority[value.upper()]
         except KeyError:
@@ -57,11 +81,15 @@ def priority_parse(value) -> Priority:
         raise NotificationRejected(f"Unknown priority {value!r}: use {levels}.") from None
 
 
-def message_check(*, channel: str, body: str, priority) -> Priority:
+def message_check(*, channel: str, body: str, priority, subject: str = "") -> Priority:
     """Refuse a message that no recipient could get; return its priority."""
     if channel not in Channel.values:
-        raise NotificationRejected(f"Unknown channel {channel!r}: use {', '.join(Channel.values)}.")
+        raise NotificationRejected(
+            f"Unknown channel {channel[:40]!r}: use {', '.join(Channel.values)}."
+        )
     level = priority_parse(priority)
+    text_check("subject", subject, max_length=max_length(Notification, "subject"))
+    text_check("message body", body)
     if not body.strip():
         raise NotificationRejected("The message body is empty.")
     if channel == Channel.SMS and len(body) > settings.NOTIFICATION_SMS_MAX_CHARS:
@@ -108,7 +136,10 @@ def notification_send(
     """Check, store and queue one notification; the same ``dedupe_key`` twice sends once."""
     from notifications.tasks import send_notification as send_notification_task
 
-    level = message_check(channel=channel, body=body, priority=priority)
+    level = message_check(channel=channel, body=body, priority=priority, subject=subject)
+    text_check("link", link, max_length=max_length(Notification, "link"))
+    if dedupe_key is not None:
+        text_check("dedupe key", dedupe_key, max_length=max_length(Notification, "dedupe_key"))
     recipient_address(channel=channel, user=recipient)
 
     key = dedupe_key or f"once:{uuid.uuid4().hex}"  # no key given: never a duplicate
@@ -132,7 +163,16 @@ def notification_send(
     return notification
 
 
+def username_check(username: str) -> str:
+    return text_check(
+        "username",
+        username,
+        max_length=max_length(get_user_model(), get_user_model().USERNAME_FIELD),
+    )
+
+
 def notification_send_to_username(*, username: str, **kwargs) -> Notification:
+    username_check(username)
     try:
         user = get_user_model().objects.get(username=username)
     except get_user_model().DoesNotExist:
@@ -232,9 +272,7 @@ def notification_fail(*, notification_id: int, reason: str) -> Notification:
 
 
 def inbox_unread_count(*, user) -> int:
-    return Notification.objects.filter(
-        recipient=user, channel=Channel.IN_APP, status=Notification.Status.SENT, read_at=None
-    ).count()
+    return selectors.inbox(user=user, unread=True).count()
 
 
 def inbox_mark_read(*, user, notification_id: int | None = None) -> int:
@@ -263,7 +301,7 @@ def broadcast_audience(*, audience: str, usernames: list[str] | None = None):
     if audience == Broadcast.Audience.STAFF:
         return users.filter(is_staff=True)
     if audience == Broadcast.Audience.LIST:
-        wanted = sorted(set(usernames or []))
+        wanted = sorted({username_check(name) for name in usernames or []})
         if not wanted:
             raise NotificationRejected("A list audience needs at least one username.")
         found = set(users.filter(username__in=wanted).values_list("username", flat=True))
@@ -273,6 +311,20 @@ def broadcast_audience(*, audience: str, usernames: list[str] | None = None):
     if audience != Broadcast.Audience.ALL:
         raise NotificationRejected(f"Unknown audience {audience!r}: use all, staff or list.")
     return users
+
+
+def broadcast_recipient_ids(
+    *, audience: str, channel: str, usernames: list[str] | None = None
+) -> list[int]:
+    """Whom a broadcast reaches, by id; ``NoRecipients`` if nobody: nothing would be sent."""
+    users = broadcast_audience(audience=audience, usernames=usernames)
+    ids = list(_reachable(users, channel).order_by("pk").values_list("pk", flat=True))
+    if not ids:
+        raise NoRecipients(
+            f"Nobody to send to: no active user in the {audience} audience can get "
+            f"{channel} messages (no address, or turned off). Nothing was sent."
+        )
+    return ids
 
 
 def broadcast_send(
@@ -292,9 +344,8 @@ def broadcast_send(
     """
     from notifications.tasks import send_broadcast_chunk as send_broadcast_chunk_task
 
-    level = message_check(channel=channel, body=body, priority=priority)
-    users = broadcast_audience(audience=audience, usernames=usernames)
-    recipient_ids = list(_reachable(users, channel).order_by("pk").values_list("pk", flat=True))
+    level = message_check(channel=channel, body=body, priority=priority, subject=subject)
+    recipient_ids = broadcast_recipient_ids(audience=audience, usernames=usernames, channel=channel)
     chunk = settings.NOTIFICATION_BROADCAST_CHUNK
     with transaction.atomic():
         broadcast = Broadcast.objects.create(
@@ -306,7 +357,6 @@ def broadcast_send(
             priority=level,
             total=len(recipient_ids),
             created_by=created_by,
-            finished_at=None if recipient_ids else timezone.now(),
         )
         key = f"broadcast:{broadcast.pk}"
         # PostgreSQL and SQLite return the new primary keys: no second query for them.

@@ -8,5 +8,4 @@ urlpatterns = [
     path("notifications/", views.inbox, name="inbox"),
     path("notifications/<int:notification_id>/read/", views.mark_read, name="mark-read"),
     path("notifications/read-all/", views.mark_all_read, name="mark-all-read"),
-    path("api/notifications/unread-count/", views.unread_count, name="unread-count"),
 ]

@@ -1,21 +1,19 @@
 from django.contrib.auth.decorators import login_required
-from django.http import JsonResponse
+from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
-from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from mysite.api import api_login_required
-from notifications import services
-from notifications.models import Channel, Notification
+from notifications import selectors, services
+
+PAGE_SIZE = 50
 
 
 @login_required
 @require_GET
 def inbox(request):
-    notifications = Notification.objects.filter(
-        recipient=request.user, channel=Channel.IN_APP, status=Notification.Status.SENT
-    )[:200]
-    return render(request, "notifications/inbox.html", {"notifications": notifications})
+    notifications = selectors.inbox(user=request.user)
+    page = Paginator(notifications, PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "notifications/inbox.html", {"page": page})
 
 
 @login_required
@@ -30,10 +28,3 @@ def mark_read(request, notification_id: int):
 def mark_all_read(request):
     services.inbox_mark_read(user=request.user)
     return redirect("notifications:inbox")
-
-
-@api_login_required
-@require_GET
-@never_cache
-def unread_count(request):
-    return JsonResponse({"unread": services.inbox_unread_count(user=request.user)})

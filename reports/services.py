@@ -2,6 +2,7 @@
 
 import json
 import logging
+import re
 import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -26,10 +27,34 @@ logger = logging.getLogger(__name__)
 
 CENT = Decimal("0.01")
 CRONTAB_LOOKBACK_DAYS = 400  # a slot is searched for this far back: a yearly one is found
+# Reports cover days from here to today: nothing we sold is older, and date
+# arithmetic near year 1 or 9999 overflows (and matplotlib cannot draw it).
+EARLIEST_DATE = date(1970, 1, 1)
+ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 class ReportRejected(ValueError):
     """A report request we refuse; the message names the problem."""
+
+
+def date_parse(value: str) -> date:
+    """``YYYY-MM-DD`` (ASCII digits) to a date, or ``ReportRejected``; range: ``date_check``."""
+    try:
+        if ISO_DATE.fullmatch(value):
+            return date.fromisoformat(value)
+    except ValueError:
+        pass
+    shown = value if len(value) <= 40 else f"{value[:40]}…"  # noqa: PLR2004
+    raise ReportRejected(f"{shown!r} is not a date (use YYYY-MM-DD).")
+
+
+def date_check(value: date, *, today: date) -> date:
+    """``value`` if a report may cover it (EARLIEST_DATE to today), else ``ReportRejected``."""
+    if value < EARLIEST_DATE:
+        raise ReportRejected(f"{value} is before {EARLIEST_DATE}: reports start there.")
+    if value > today:
+        raise ReportRejected(f"{value} is after today ({today}): it has not happened.")
+    return value
 
 
 @dataclass(frozen=True)
@@ -52,6 +77,8 @@ def period_bounds(
     today = today or timezone.localdate()
     if period not in Report.Period.values:
         raise ReportRejected(f"Unknown period {period!r}: use {', '.join(Report.Period.values)}.")
+    for given in filter(None, (start, end)):  # before any arithmetic on them
+        date_check(given, today=today)
     if period == Report.Period.CUSTOM:
         if start is None or end is None:
             raise ReportRejected("A custom report needs a start date and an end date.")

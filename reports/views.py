@@ -2,16 +2,17 @@ from functools import wraps
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, JsonResponse
+from django.core.paginator import Paginator
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse
-from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
 from mysite.storage import file_response
-from reports import services
+from reports import selectors, services
 from reports.forms import GenerateReportForm
 from reports.models import Report
+
+PAGE_SIZE = 50
 
 
 def staff_required(view):
@@ -39,9 +40,10 @@ def report_list(request):
             user=request.user,
         )
         return redirect(report)
-    reports = Report.objects.all()[:100]
+    reports = selectors.reports_latest_first()
+    page = Paginator(reports, PAGE_SIZE).get_page(request.GET.get("page"))
     status = 400 if form.errors else 200
-    return render(request, "reports/list.html", {"form": form, "reports": reports}, status=status)
+    return render(request, "reports/list.html", {"form": form, "page": page}, status=status)
 
 
 @staff_required
@@ -49,24 +51,6 @@ def report_list(request):
 def report_detail(request, report_id: int):
     report = get_object_or_404(Report, pk=report_id)
     return render(request, "reports/detail.html", {"report": report})
-
-
-@staff_required
-@require_GET
-@never_cache
-def report_status(request, report_id: int):
-    report = get_object_or_404(Report, pk=report_id)
-    ready = report.status == Report.Status.READY
-    return JsonResponse(
-        {
-            "id": report.pk,
-            "status": report.status,
-            "error": report.error,
-            "summary": report.summary if ready else None,
-            "chart_url": reverse("reports:chart", args=[report.pk]) if ready else None,
-            "csv_url": reverse("reports:csv", args=[report.pk]) if ready else None,
-        }
-    )
 
 
 @staff_required

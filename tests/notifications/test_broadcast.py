@@ -124,3 +124,47 @@ def test_broadcast_command_shows_progress(celery_worker, capsys):
 def test_broadcast_command_refuses_bad_input():
     with pytest.raises(CommandError, match="Unknown audience"):
         call_command("broadcast", "--audience", "nobody", "--channel", "in_app", "x")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("args", "audience"),
+    [
+        (["--audience", "all", "--channel", "in_app"], "all"),  # nobody at all
+        (["--audience", "staff", "--channel", "in_app"], "staff"),  # no staff
+        (["--audience", "list", "--user", "user00001", "--channel", "sms"], "list"),  # no phone
+    ],
+)
+def test_a_broadcast_to_nobody_says_so_and_fails(
+    args, audience, django_capture_on_commit_callbacks
+):
+    # Regression: it exited 0, silently, after storing an empty broadcast.
+    if audience != "all":
+        make_users(2)
+
+    with (
+        django_capture_on_commit_callbacks() as callbacks,
+        pytest.raises(
+            CommandError, match=f"Nobody to send to: no active user in the {audience} audience"
+        ),
+    ):
+        call_command("broadcast", *args, "Hello")
+
+    assert callbacks == []
+    assert Broadcast.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_the_admin_refuses_a_broadcast_to_nobody(client, staff_user):
+    staff_user.is_superuser = True
+    staff_user.save()
+    client.force_login(staff_user)
+
+    response = client.post(
+        "/admin/notifications/broadcast/add/",
+        {"audience": "all", "channel": "sms", "body": "Hi", "priority": "3", "usernames": ""},
+    )
+
+    assert response.status_code == 200  # the form again, with the reason
+    assert "Nobody to send to" in response.content.decode()
+    assert Broadcast.objects.count() == 0

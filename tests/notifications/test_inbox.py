@@ -27,14 +27,14 @@ def test_badge_inbox_and_mark_read(client, user, other_user):
 
     page = client.get(reverse("notifications:inbox"))
     assert page.context["unread_notifications"] == 2
-    assert [n.body for n in page.context["notifications"]] == ["two", "one"]
+    assert [n.body for n in page.context["page"]] == ["two", "one"]
     assert 'id="unread-badge">2<' in page.content.decode()
 
     client.post(reverse("notifications:mark-read", args=[first.pk]))
-    assert client.get(reverse("notifications:unread-count")).json() == {"unread": 1}
+    assert client.get(reverse("api-v1:notification-unread-count")).json() == {"unread": 1}
 
     client.post(reverse("notifications:mark-all-read"))
-    assert client.get(reverse("notifications:unread-count")).json() == {"unread": 0}
+    assert client.get(reverse("api-v1:notification-unread-count")).json() == {"unread": 0}
     second.refresh_from_db()
     assert second.read_at is not None
     assert "unread-badge" not in client.get(reverse("notifications:inbox")).content.decode()
@@ -61,8 +61,25 @@ def test_bodies_are_escaped(client, user):
 
 
 def test_unread_count_needs_login(client):
-    assert client.get(reverse("notifications:unread-count")).status_code == 401
+    response = client.get(reverse("api-v1:notification-unread-count"))
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "unauthenticated"
+    assert client.get("/api/notifications/unread-count/").status_code == 404  # the old path
     assert client.get(reverse("notifications:inbox")).status_code == 302
+
+
+def test_the_inbox_page_is_paginated(client, user):
+    for n in range(55):
+        in_app(user, f"message {n}")
+    client.force_login(user)
+
+    first = client.get(reverse("notifications:inbox"))
+    second = client.get(reverse("notifications:inbox"), {"page": "2"})
+
+    assert len(first.context["page"]) == 50
+    assert first.context["page"][0].body == "message 54"
+    assert 'href="?page=2"' in first.content.decode()
+    assert [n.body for n in second.context["page"]] == [f"message {n}" for n in range(4, -1, -1)]
 
 
 def test_mark_read_needs_post(client, user):

@@ -115,6 +115,23 @@ def test_command_queues_and_reports(reachable_user, capsys):
             ["--user", "alice", "--channel", "email", "--body", "B", "--priority", "9000"],
             "Unknown priority",
         ),
+        # Regressions: a DataError traceback from the database; an Arabic-Indic 3 taken as 3.
+        (
+            ["--user", "alice", "--channel", "email", "--body", "B", "--dedupe-key", "k" * 500],
+            "The dedupe key is 500 characters; at most 200.",
+        ),
+        (
+            ["--user", "alice", "--channel", "email", "--body", "B", "--subject", "s" * 201],
+            "The subject is 201 characters; at most 200.",
+        ),
+        (["--user", "a" * 151, "--channel", "email", "--body", "B"], "at most 150"),
+        (["--user", "al\x00ice", "--channel", "email", "--body", "B"], "contains a NUL"),
+        (["--user", "alice", "--channel", "email", "--body", "B\x00"], "contains a NUL"),
+        (["--user", "alice", "--channel", "email", "--body", "\ud800"], "is not valid text"),
+        (
+            ["--user", "alice", "--channel", "email", "--body", "B", "--priority", "\u0663"],
+            "Unknown priority",
+        ),
     ],
 )
 def test_command_refuses_bad_input(reachable_user, args, message):

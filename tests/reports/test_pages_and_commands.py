@@ -61,6 +61,8 @@ def test_reports_are_for_staff(client, user):
             "at most 366 are allowed",
         ),
         ({"period": "custom", "start": "2026-01-01"}, "needs a start date and an end date"),
+        ({"period": "weekly", "start": "9999-12-31"}, "9999-12-31 is after today"),
+        ({"period": "weekly", "start": "0001-01-01"}, "0001-01-01 is before 1970-01-01"),
     ],
 )
 def test_generate_form_refuses_bad_input_and_queues_nothing(client, staff, data, message):
@@ -91,11 +93,14 @@ def test_generate_from_the_page_through_the_worker(client, staff, celery_worker)
     assert report.status == "ready", report.error
     assert report.summary["total_sales"] == "20.00"
     assert report.summary["orders"] == 2
-    status = client.get(reverse("reports:status", args=[report.pk])).json()
+    page = client.get(response.url).content.decode()  # it polls the API with the session
+    status_url = reverse("api-v1:report-get", args=[report.pk])
+    assert f'data-status-url="{status_url}"' in page
+    status = client.get(status_url).json()
     assert status["status"] == "ready"
-    csv = b"".join(client.get(status["csv_url"]).streaming_content).decode()
-    assert csv.splitlines()[1].endswith(",2,20.00,20.00")
-    chart = client.get(status["chart_url"])
+    csv = b"".join(client.get(reverse("reports:csv", args=[report.pk])).streaming_content)
+    assert csv.decode().splitlines()[1].endswith(",2,20.00,20.00")
+    chart = client.get(reverse("reports:chart", args=[report.pk]))
     assert b"".join(chart.streaming_content)[:4] == b"\x89PNG"
 
 
@@ -131,6 +136,17 @@ def test_generate_report_command_waits_and_prints_the_summary(celery_worker, cap
         (["--period", "custom", "--start", "2026-05-02", "--end", "2026-05-01"], "after the end"),
         (["--period", "daily", "--start", "2999-01-01"], "after today"),
         (["--period", "custom", "--start", "2020-01-01", "--end", "2026-01-01"], "at most 366"),
+        # Regressions: an OverflowError traceback; queued, then failed in matplotlib.
+        (["--period", "weekly", "--start", "9999-12-31"], "9999-12-31 is after today"),
+        (["--period", "weekly", "--start", "0001-01-01"], "0001-01-01 is before 1970-01-01"),
+        (["--period", "monthly", "--start", "9999-12-01"], "is after today"),
+        (["--period", "custom", "--start", "2026-01-01", "--end", "9999-12-31"], "after today"),
+        (["--period", "daily", "--start", "20260101"], "'20260101' is not a date"),
+        (
+            ["--period", "daily", "--start", "\u0662\u0660\u0662\u0666-\u0660\u0661-\u0660\u0661"],
+            "is not a date",
+        ),
+        (["--period", "daily", "--start", ""], "'' is not a date"),
     ],
 )
 def test_generate_report_command_refuses_bad_input(args, message):
@@ -138,6 +154,26 @@ def test_generate_report_command_refuses_bad_input(args, message):
         call_command("generate_report", *args)
 
     assert Report.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_the_list_page_is_paginated(client, staff):
+    for n in range(60):
+        Report.objects.create(
+            period="daily",
+            start_date=date(2026, 1, 1) + timedelta(days=n),
+            end_date=date(2026, 1, 1) + timedelta(days=n),
+        )
+    client.force_login(staff)
+
+    first = client.get(reverse("reports:list"))
+    second = client.get(reverse("reports:list"), {"page": "2"})
+
+    assert [r.start_date for r in first.context["page"]][:1] == [date(2026, 3, 1)]
+    assert len(first.context["page"]) == 50
+    assert 'href="?page=2"' in first.content.decode()
+    assert [r.start_date for r in second.context["page"]][-1:] == [date(2026, 1, 1)]
+    assert len(second.context["page"]) == 10
 
 
 @pytest.mark.django_db
@@ -165,7 +201,16 @@ def test_seed_orders_if_empty_adds_nothing_to_existing_orders(capsys):
 @pytest.mark.django_db
 @pytest.mark.parametrize(
     ("args", "message"),
-    [(["--count", "0"], "--count must be at least 1"), (["--days", "0"], "--days must be between")],
+    [
+        (["--count", "0"], "--count must be between 1 and"),
+        (["--count", "10000001"], "--count must be between 1 and 10,000,000"),
+        (["--days", "0"], "--days must be between"),
+        # Regressions: numpy's ValueError traceback; Unicode digits taken as numbers.
+        (["--seed", "-1"], "'-1' is not a whole number"),
+        (["--count", "٣"], "'٣' is not a whole number"),
+        (["--days", "²"], "'²' is not a whole number"),
+        (["--batch", "1e3"], "'1e3' is not a whole number"),
+    ],
 )
 def test_seed_orders_refuses_bad_input(args, message):
     with pytest.raises(CommandError, match=message):

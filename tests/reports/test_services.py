@@ -62,7 +62,11 @@ def test_january_reports_december():
         ("custom", date(2026, 5, 2), date(2026, 5, 1), "start date 2026-05-02 is after the end"),
         ("custom", date(2026, 5, 1), None, "needs a start date and an end date"),
         ("daily", date(2026, 11, 23), None, "after today"),
-        ("weekly", date(2026, 11, 23), None, "ends on 2026-11-29, after today"),
+        ("weekly", date(2026, 11, 23), None, r"2026-11-23 is after today \(2026-11-22\)"),
+        ("monthly", date(2026, 11, 1), None, "ends on 2026-11-30, after today"),
+        ("weekly", date(9999, 12, 31), None, "9999-12-31 is after today"),  # was OverflowError
+        ("weekly", date(1, 1, 1), None, "0001-01-01 is before 1970-01-01"),
+        ("custom", date(1969, 12, 31), date(1970, 1, 1), "1969-12-31 is before 1970-01-01"),
         ("monthly", None, date(2026, 1, 1), "takes a start date only"),
         ("custom", date(2024, 1, 1), date(2026, 1, 1), "covers 732 days; at most 366"),
     ],

@@ -1,17 +1,8 @@
-from datetime import date
-
 from django.core.management.base import BaseCommand, CommandError
 
 from mysite.commands import timeout_argument, wait_with_progress
 from reports import services
 from reports.models import Report
-
-
-def iso_date(value: str) -> date:
-    try:
-        return date.fromisoformat(value)
-    except ValueError as exc:
-        raise CommandError(f"{value!r} is not a date (use YYYY-MM-DD).") from exc
 
 
 class Command(BaseCommand):
@@ -28,8 +19,8 @@ class Command(BaseCommand):
         try:
             report = services.report_request(
                 period=period,
-                start=iso_date(start) if start else None,
-                end=iso_date(end) if end else None,
+                start=services.date_parse(start) if start is not None else None,
+                end=services.date_parse(end) if end is not None else None,
             )
         except services.ReportRejected as exc:
             raise CommandError(str(exc)) from exc

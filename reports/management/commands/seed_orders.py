@@ -1,4 +1,6 @@
+import argparse
 import io
+import re
 from datetime import timedelta
 
 import numpy as np
@@ -9,25 +11,37 @@ from django.utils import timezone
 from reports.models import Order
 
 CHANNELS = [choice.value for choice in Order.Channel]
+MAX_COUNT = 10_000_000
 MAX_DAYS = 3660
 STATUSES = [Order.Status.PAID.value, Order.Status.REFUNDED.value, Order.Status.CANCELLED.value]
+
+
+def whole_number(value: str) -> int:
+    """``--count 2500``: ASCII digits only (not ``²``, ``٣`` or ``-1``), at most 18 of them."""
+    if not re.fullmatch(r"[0-9]{1,18}", value):
+        raise argparse.ArgumentTypeError(f"{value[:40]!r} is not a whole number (0-9).")
+    return int(value)
 
 
 class Command(BaseCommand):
     help = "Load random orders over the last --days days, fast (COPY on PostgreSQL), with progress."
 
     def add_arguments(self, parser):
-        parser.add_argument("--count", type=int, default=10_000, help="orders to add")
-        parser.add_argument("--days", type=int, default=365, help="spread over this many days")
-        parser.add_argument("--batch", type=int, default=50_000, help="orders per write")
-        parser.add_argument("--seed", type=int, default=None, help="for the same orders again")
+        parser.add_argument("--count", type=whole_number, default=10_000, help="orders to add")
+        parser.add_argument(
+            "--days", type=whole_number, default=365, help="spread over this many days"
+        )
+        parser.add_argument("--batch", type=whole_number, default=50_000, help="orders per write")
+        parser.add_argument(
+            "--seed", type=whole_number, default=None, help="for the same orders again"
+        )
         parser.add_argument(
             "--if-empty", action="store_true", help="do nothing when there are orders already"
         )
 
     def handle(self, *args, count, days, batch, seed, if_empty, **options):
-        if count < 1:
-            raise CommandError("--count must be at least 1.")
+        if not 1 <= count <= MAX_COUNT:
+            raise CommandError(f"--count must be between 1 and {MAX_COUNT:,}.")
         if not 1 <= days <= MAX_DAYS:
             raise CommandError(f"--days must be between 1 and {MAX_DAYS}.")
         if batch < 1:

@@ -1,4 +1,5 @@
-// Report page: while the report is pending or running, follow its status and reload when done.
+// Report page: while the report is pending or running, follow it through the API
+// (GET /api/v1/reports/{id}, the session cookie) and reload when done.
 (function () {
   "use strict";
   const status = document.getElementById("report-status");
