@@ -84,7 +84,7 @@ def images_upload(*, owner, uploads: list) -> tuple[list[Image], ImageBatch | No
                 images.append(_image_store(owner, upload.name, data, found))
             if len(images) == 1:
                 image = images[0]
-                image.task_id = enqueue(process_image_task, args=[image.pk])
+                image.task_id = enqueue(process_image_task, args=[image.pk], user=owner)
                 image.save(update_fields=["task_id"])
             else:
                 batch = images_process_batch(images=images, owner=owner)
@@ -251,7 +251,7 @@ def images_process_batch(*, images: list[Image], owner=None) -> ImageBatch:
             group(process_image_task.si(image_id) for image_id in ids),
             batch_finish_task.si(batch.pk),
         )
-        batch.task_id = enqueue(work)
+        batch.task_id = enqueue(work, user=owner)  # its owner may follow it (tasks API)
         batch.save(update_fields=["task_id"])
     return batch
 

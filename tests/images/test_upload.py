@@ -268,3 +268,22 @@ def test_gallery_shows_the_latest_batch(client, user):
 def test_pages_need_login(client):
     for name in ("images:gallery", "images:upload"):
         assert client.get(reverse(name)).status_code == 302
+
+
+def test_the_gallery_is_paginated_with_a_next_link(client, user, monkeypatch):
+    monkeypatch.setattr("images.views.GALLERY_PAGE_SIZE", 2)
+    for name in ("a.jpg", "b.jpg", "c.jpg"):
+        services.images_upload(owner=user, uploads=[upload(picture(size=(8, 8)), name=name)])
+    client.force_login(user)
+
+    first = client.get(reverse("images:gallery"))
+    second = client.get(reverse("images:gallery"), {"page": "2"})
+    odd = client.get(reverse("images:gallery"), {"page": "\u00b2"})
+
+    assert [image.original_name for image in first.context["images"]] == ["c.jpg", "b.jpg"]
+    assert 'href="?page=2" rel="next"' in first.content.decode()
+    assert 'data-list-url="/api/v1/images/"' in first.content.decode()
+    assert [image.original_name for image in second.context["images"]] == ["a.jpg"]
+    assert 'rel="next"' not in second.content.decode()
+    assert odd.status_code == 200
+    assert odd.context["page"].number == 1

@@ -98,6 +98,7 @@ def test_downloads_may_redirect_to_a_short_lived_presigned_url(
     with urllib.request.urlopen(response["Location"]) as download:  # noqa: S310  (loopback)
         assert download.read() == Media().read(image.original.name)
         assert download.headers["Content-Disposition"] == 'attachment; filename="cat.jpg"'
+        assert download.headers["Content-Type"] == "image/jpeg"  # what we read, not guessed
 
 
 def test_deleting_an_image_deletes_its_files_after_the_commit(client, user, celery_worker, stored):
@@ -117,6 +118,19 @@ def test_deleting_an_image_deletes_its_files_after_the_commit(client, user, cele
     image.delete()
 
     # then
+    assert stored.names() == []
+
+
+def test_deleting_an_image_through_the_api_deletes_its_files(client, user, celery_worker, stored):
+    # given
+    image = ready_image(client, user)
+    assert len(stored.names()) == 5
+
+    # when
+    response = client.delete(reverse("api-v1:image-delete", args=[image.pk]))
+
+    # then
+    assert response.status_code == 204
     assert stored.names() == []
 
 
