@@ -85,8 +85,9 @@ def start_work(site: Site, django_user_model) -> tuple[dict, Report]:
         created_at="2026-11-10T12:00:00+01:00", amount="19.99", customer_ref="c1", channel="web"
     )
     site.login("ops", "multihost-pw-1")
-    status, image = site.upload("/api/images/", "photo.jpg", picture("RGB", (2400, 1800)))
-    assert status == 202, image
+    status, body = site.upload("/api/v1/images/", "photo.jpg", picture("RGB", (2400, 1800)))
+    assert status == 202, body
+    [image] = body["images"]
     made = site.form("/reports/", {"period": "custom", "start": "2026-11-01", "end": "2026-11-30"})
     assert made == 200  # redirected to the report's page
     return image, Report.objects.get()

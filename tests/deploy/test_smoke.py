@@ -203,7 +203,7 @@ def test_the_production_processes_run_every_app_and_stop_cleanly(site, django_us
 
     # when: one piece of work per app, through the web
     demo = site.json("/api/demo-tasks/", {})
-    image = site.upload("/api/images/", "smoke.jpg", picture())
+    image = site.upload("/api/v1/images/", "smoke.jpg", picture())
     report_made = site.form("/reports/", {"period": "monthly"})
     payment = site.json(
         "/api/payments/",
@@ -220,7 +220,8 @@ def test_the_production_processes_run_every_app_and_stop_cleanly(site, django_us
     wait_for(
         lambda: site.json(demo[1]["status_url"])[1]["state"] == "SUCCESS", what="the demo task"
     )
-    wait_for(lambda: site.json(image[1]["status_url"])[1]["status"] == "ready", what="the image")
+    image_url = image[1]["images"][0]["status_url"]
+    wait_for(lambda: site.json(image_url)[1]["status"] == "ready", what="the image")
     wait_for(
         lambda: site.json(f"/reports/{report.pk}/status/")[1]["status"] == "ready",
         what="the report",
