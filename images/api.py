@@ -9,7 +9,7 @@ from ninja.pagination import paginate
 
 from images import selectors, services
 from images.models import Image
-from mysite.api.errors import ApiError, responses
+from mysite.api.errors import responses
 from mysite.api.pagination import Page
 
 router = Router(tags=["images"])
@@ -88,15 +88,13 @@ class ImageFilter(Schema):
 
 
 @router.post("/", response=responses({202: UploadOut}, 403, 413, 415), url_name="image-upload")
-def image_upload(request, file: File[list[UploadedFile]] = None):
+def image_upload(request, file: File[list[UploadedFile]]):
     """Upload one or several pictures (multipart, the field ``file`` repeated).
 
     Each is checked from its content first: one bad file refuses them all
     (413 too large, 415 not a picture we take, 400 damaged) and nothing is
     kept. 202: stored and queued; follow each ``status_url`` to ``ready``.
     """
-    if not file:
-        raise ApiError(400, "Send one or more pictures in the multipart field 'file'.")
     images, batch = services.images_upload(owner=request.user, uploads=file)
     return Status(202, {"images": images, "batch": batch and selectors.batch_status(batch)})
 

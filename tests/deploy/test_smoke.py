@@ -202,7 +202,7 @@ def test_the_production_processes_run_every_app_and_stop_cleanly(site, django_us
     site.login("ops", "smoke-test-pw")
 
     # when: one piece of work per app, through the web
-    demo = site.json("/api/demo-tasks/", {})
+    demo = site.json("/api/v1/tasks/demo", {})
     image = site.upload("/api/v1/images/", "smoke.jpg", picture())
     report_made = site.form("/reports/", {"period": "monthly"})
     payment = site.json(

@@ -236,3 +236,16 @@ def test_process_images_arguments_give_a_result_or_a_command_error(arguments, ca
     else:
         assert "Nothing to process." in capsys.readouterr().out
     assert ImageBatch.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_a_multipart_body_without_a_boundary_is_a_clear_400(client, user, auth):
+    client.force_login(user)
+
+    api = client.post(URL, b"--x--\r\n", content_type="multipart/form-data", headers=auth)
+    page = client.post("/images/upload/", b"--x--\r\n", content_type="multipart/form-data")
+
+    assert api.status_code == 400
+    assert api.json()["error"]["message"].startswith("The multipart body could not be read")
+    assert page.status_code == 400
+    assert Image.objects.count() == 0
