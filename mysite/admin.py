@@ -1,5 +1,5 @@
 """Admin: who started which task; Retry on task results (the console's service);
-each periodic task's last result."""
+each periodic task's last result; API tokens (made and revoked by ``mysite.tokens``)."""
 
 from django.contrib import admin, messages
 from django.db.models import OuterRef, Subquery
@@ -12,8 +12,9 @@ from django_celery_beat.models import PeriodicTask
 from django_celery_results.admin import TaskResultAdmin as ResultsTaskResultAdmin
 from django_celery_results.models import TaskResult
 
-from mysite import operations
-from mysite.models import TaskRetry, UserTask
+from mysite import operations, tokens
+from mysite.forms import ApiTokenAdminForm
+from mysite.models import ApiToken, TaskRetry, UserTask
 
 
 @admin.register(UserTask)
@@ -35,6 +36,48 @@ class TaskRetryAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False  # written by a retry only
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Tokens are added here by user and name; the token itself is shown once, in a
+    message after saving. Only its hash is stored (``key_hash`` is never shown)."""
+
+    list_display = ("name", "user", "prefix", "created_at", "last_used_at", "revoked_at")
+    list_filter = (("revoked_at", admin.EmptyFieldListFilter),)
+    search_fields = ("name", "prefix", "user__username")
+    list_select_related = ("user",)
+    readonly_fields = ("prefix", "created_at", "last_used_at", "revoked_at")
+    autocomplete_fields = ("user",)
+    actions = ("revoke_tokens",)
+    form = ApiTokenAdminForm
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ("user", "name")
+        return ("user", "name", *self.readonly_fields)
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.readonly_fields if obj is None else ("user", *self.readonly_fields)
+
+    def save_model(self, request, obj, form, change) -> None:
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        raw = tokens.token_issue(obj)
+        self.message_user(
+            request,
+            f"The new token for {obj.user}: {raw} — copy it now, it will not be shown again.",
+            messages.WARNING,
+        )
+
+    @admin.action(description="Revoke the selected tokens")
+    def revoke_tokens(self, request, queryset) -> None:
+        revoked = 0
+        for token in queryset.filter(revoked_at__isnull=True):
+            tokens.token_revoke(token=token)
+            revoked += 1
+        self.message_user(request, f"Revoked {revoked} token{'s' if revoked != 1 else ''}.")
 
 
 admin.site.unregister(TaskResult)

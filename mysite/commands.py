@@ -2,6 +2,7 @@
 
 import argparse
 import math
+import re
 import time
 from collections.abc import Callable
 
@@ -10,8 +11,11 @@ from django.core.management.base import CommandError
 from mysite.enqueue import QUEUE_DOWN_MESSAGE, unpublished
 
 POLL_SECONDS = 0.5
+TIMEOUT_MAX = 7 * 24 * 60 * 60  # a week: longer is a typo, or "forever"
+SECONDS = re.compile(r"[0-9]+(\.[0-9]*)?|\.[0-9]+")  # ASCII: no "nan", "inf", "1e9", "٣"
+
+
 ID_MAX = 2**63 - 1  # the database's bigint
-TIMEOUT_MAX = 7 * 24 * 3600
 
 
 def object_id(value: str) -> int:
@@ -21,17 +25,28 @@ def object_id(value: str) -> int:
     return int(value)
 
 
-def timeout_seconds(value: str) -> float:
-    """An argparse ``type``: seconds to wait, a positive finite number (not -5, nan, inf)."""
-    try:
-        seconds = float(value) if value.isascii() else math.nan
-    except ValueError:
-        seconds = math.nan
-    if not 0 < seconds <= TIMEOUT_MAX:  # nan compares false
+def timeout_seconds(raw) -> float:
+    """``--timeout``'s type: a positive, finite number of seconds, at most ``TIMEOUT_MAX``.
+
+    argparse checks it before the command runs, so a bad ``--timeout -5`` or
+    ``nan`` is refused (a ``CommandError``) before anything is queued.
+    """
+    if isinstance(raw, str):
+        value = float(raw) if SECONDS.fullmatch(raw.strip()) else math.nan
+    elif isinstance(raw, int | float) and not isinstance(raw, bool):
+        value = float(raw) if abs(raw) < 2 * TIMEOUT_MAX else math.nan
+    else:
+        value = math.nan
+    if not 0 < value <= TIMEOUT_MAX:  # NaN compares false
         raise argparse.ArgumentTypeError(
-            f"not a timeout: {value!r} (seconds, more than 0 and at most {TIMEOUT_MAX})"
+            f"{raw!r} is not a number of seconds above 0 and at most {TIMEOUT_MAX}"
         )
-    return seconds
+    return value
+
+
+def timeout_argument(parser, *, help: str = "seconds --wait waits") -> None:
+    """``--timeout SECONDS`` (600 unless given), checked by ``timeout_seconds``."""
+    parser.add_argument("--timeout", type=timeout_seconds, default=600, help=help)
 
 
 def wait_with_progress(
@@ -43,6 +58,10 @@ def wait_with_progress(
     Raises ``CommandError`` after ``timeout`` seconds: the work itself goes on;
     at once if the broker was down (the work is saved, the sweep starts it).
     """
+    try:  # call_command(timeout=...) skips argparse: the same rule
+        timeout = timeout_seconds(timeout)
+    except argparse.ArgumentTypeError as exc:
+        raise CommandError(f"--timeout: {exc}") from None
     if unpublished():
         raise CommandError(f"{QUEUE_DOWN_MESSAGE} Not waiting for it.")
     deadline = time.monotonic() + timeout

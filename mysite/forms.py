@@ -1,6 +1,7 @@
 from django import forms
 
-from mysite import selectors
+from mysite import selectors, tokens
+from mysite.models import ApiToken
 
 
 class ConsoleFilterForm(forms.Form):
@@ -25,3 +26,34 @@ class ConsoleFilterForm(forms.Form):
         if since and until and since > until:
             raise forms.ValidationError("The first day comes after the last.")
         return cleaned
+
+
+def token_name_clean(name: str) -> str:
+    try:
+        return tokens.name_check(name)
+    except tokens.TokenRejected as exc:
+        raise forms.ValidationError(str(exc)) from None
+
+
+class ApiTokenForm(forms.Form):
+    """A new API token: its name (``mysite.tokens`` checks it)."""
+
+    name = forms.CharField(
+        max_length=tokens.NAME_MAX,
+        error_messages={"required": tokens.NAME_REQUIRED},
+        help_text="What will use it, e.g. “backup script” or “Alice's laptop”.",
+    )
+
+    def clean_name(self):
+        return token_name_clean(self.cleaned_data["name"])
+
+
+class ApiTokenAdminForm(forms.ModelForm):
+    """The admin's token form: the same name rules as the settings page."""
+
+    class Meta:
+        model = ApiToken
+        fields = ("user", "name")
+
+    def clean_name(self):
+        return token_name_clean(self.cleaned_data["name"])

@@ -85,7 +85,7 @@ class JsonApiErrorsMiddleware:
         if response.status_code < 400 or is_json or not request.path.startswith("/api/"):  # noqa: PLR2004
             return response
         status = response.status_code
-        json_response = error_response(status, HTTPStatus(status).phrase + ".")
+        json_response = error_response(status, HTTPStatus(status).phrase.capitalize() + ".")
         for header in ("Allow", "Retry-After"):
             if header in response:
                 json_response[header] = response[header]

@@ -7,6 +7,7 @@ needs no slow hash, and a stolen table holds nothing that logs in.
 
 import hashlib
 import secrets
+import unicodedata
 from datetime import timedelta
 
 from django.conf import settings
@@ -18,6 +19,7 @@ from mysite.models import ApiToken
 SCHEME = "mysite_"
 PREFIX_LENGTH = 12  # "mysite_" and five characters of the secret
 NAME_MAX = ApiToken._meta.get_field("name").max_length
+NAME_REQUIRED = "Give the token a name, e.g. the program that will use it."
 
 
 class TokenRejected(ValueError):
@@ -30,16 +32,30 @@ def token_digest(raw: str) -> str:
 
 def token_create(*, user, name: str) -> tuple[ApiToken, str]:
     """A new token for ``user``: the row, and the token itself (shown once, never kept)."""
+    token = ApiToken(user=user, name=name)
+    return token, token_issue(token)
+
+
+def token_issue(token: ApiToken) -> str:
+    """Give the unsaved ``token`` (its user and name set) a secret and save it; the
+    token itself, to show once. The admin's add form saves through here."""
+    token.name = name_check(token.name)
+    raw = SCHEME + secrets.token_urlsafe(32)
+    token.prefix, token.key_hash = raw[:PREFIX_LENGTH], token_digest(raw)
+    token.save()
+    return raw
+
+
+def name_check(name: str) -> str:
+    """The name, stripped; ``TokenRejected`` when blank, too long or with control characters."""
     name = name.strip()
     if not name:
-        raise TokenRejected("Give the token a name, e.g. the program that will use it.")
+        raise TokenRejected(NAME_REQUIRED)
     if len(name) > NAME_MAX:
         raise TokenRejected(f"A token's name has at most {NAME_MAX} characters.")
-    raw = SCHEME + secrets.token_urlsafe(32)
-    token = ApiToken.objects.create(
-        user=user, name=name, prefix=raw[:PREFIX_LENGTH], key_hash=token_digest(raw)
-    )
-    return token, raw
+    if any(unicodedata.category(char) == "Cc" for char in name):
+        raise TokenRejected("A token's name cannot contain control characters.")
+    return name
 
 
 def token_revoke(*, token: ApiToken) -> None:
@@ -69,4 +85,8 @@ def token_user(raw: str):
 
 
 def token_list_owned(*, user):
-    return ApiToken.objects.filter(user=user)
+    return ApiToken.objects.filter(user=user).order_by("-created_at", "-pk")
+
+
+def token_get_owned(*, user, pk: int) -> ApiToken | None:
+    return ApiToken.objects.filter(user=user, pk=pk).first()

@@ -17,6 +17,8 @@ urlpatterns = [
         views.operations_task_action,
         name="operations-task-action",
     ),
+    path("settings/tokens/", views.api_tokens, name="api-tokens"),
+    path("settings/tokens/<int:pk>/revoke/", views.api_token_revoke, name="api-token-revoke"),
     path("api/v1/", api.urls),
     path("healthz/", views.healthz, name="healthz"),
     path("readyz/", views.readyz, name="readyz"),

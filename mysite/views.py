@@ -17,9 +17,9 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django.views.defaults import page_not_found
 from django.views.defaults import server_error as django_server_error
 
-from mysite import metrics, operations, selectors
+from mysite import metrics, operations, selectors, tokens
 from mysite.api.errors import error_response
-from mysite.forms import ConsoleFilterForm
+from mysite.forms import ApiTokenForm, ConsoleFilterForm
 
 
 def _panel_context(user) -> dict:
@@ -105,6 +105,48 @@ def metrics_export(request):
             response["WWW-Authenticate"] = metrics.CHALLENGE
         return response
     return HttpResponse(metrics.exposition(queues=True), content_type=metrics.CONTENT_TYPE)
+
+
+# Settings: API tokens -------------------------------------------------------------
+
+TOKENS_PAGE_SIZE = 50
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+@never_cache
+def api_tokens(request):
+    """My API tokens; POST makes one and shows it, in this answer only.
+
+    The new token is rendered in the POST's own response (``no-store``) rather
+    than kept for a redirect: that way it never rests in the session table or a
+    message cookie, only in the one page that shows it. Reloading that page asks
+    the browser to resubmit, which would make a second token, listed and revocable.
+    """
+    form = ApiTokenForm(request.POST if request.method == "POST" else None)
+    created = raw = None
+    if form.is_bound and form.is_valid():
+        created, raw = tokens.token_create(user=request.user, name=form.cleaned_data["name"])
+        form = ApiTokenForm()
+    page = Paginator(tokens.token_list_owned(user=request.user), TOKENS_PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
+    context = {"form": form, "page": page, "created": created, "raw_token": raw}
+    return render(request, "mysite/api_tokens.html", context, status=400 if form.errors else 200)
+
+
+@login_required
+@require_POST
+def api_token_revoke(request, pk: int):
+    """Revoke one of my tokens: first a confirmation page, then (``confirmed``) for good."""
+    token = tokens.token_get_owned(user=request.user, pk=pk)
+    if token is None:
+        raise Http404("No such token.")
+    if not request.POST.get("confirmed"):
+        return render(request, "mysite/api_token_revoke.html", {"token": token})
+    tokens.token_revoke(token=token)
+    messages.success(request, f"Revoked {token}: programs using it now get 401.")
+    return redirect("api-tokens")
 
 
 # The operations console -----------------------------------------------------

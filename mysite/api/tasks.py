@@ -1,4 +1,5 @@
-"""``/api/v1/tasks/``: the tasks I started (staff: any task), and the dashboard's demo."""
+"""``/api/v1/tasks/``: the tasks I started (staff: any task), the dashboard's demo,
+and the operations console's actions (staff): retry, revoke, terminate."""
 
 import uuid
 from datetime import datetime
@@ -8,10 +9,11 @@ from django.db.models import OuterRef, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django_celery_results.models import TaskResult
-from ninja import Field, Router, Schema
+from ninja import Field, Router, Schema, Status
 from ninja.pagination import paginate
 
-from mysite import selectors
+from mysite import operations, selectors
+from mysite.api.auth import staff_required
 from mysite.api.errors import ApiError, responses
 from mysite.api.pagination import Page
 from mysite.enqueue import enqueue
@@ -78,7 +80,7 @@ def task_list(request):
 def task_demo(request, payload: DemoIn):
     """Start the dashboard's demo task: it sleeps ``seconds`` and reports progress."""
     task_id = enqueue(demo_task_task, kwargs={"seconds": payload.seconds}, user=request.user)
-    return 202, {"task_id": task_id, "status_url": status_url(task_id)}
+    return Status(202, {"task_id": task_id, "status_url": status_url(task_id)})
 
 
 @router.get("/{task_id}", response=responses({200: TaskOut}, 404), url_name="task-get")
@@ -88,3 +90,45 @@ def task_get(request, task_id: str):
     if status is None:
         raise ApiError(404, "Unknown task.")
     return status
+
+
+# The operations console's actions (mysite/operations.py), for staff ---------------------
+
+
+@router.post(
+    "/{task_id}/retry", response=responses({202: Started}, 403, 404, 409), url_name="task-retry"
+)
+def task_retry(request, task_id: str):
+    """Queue a failed or revoked task again (same task and arguments): the new task.
+
+    409 when the task is not failed or revoked, was retried already, or its row is
+    gone or final; nothing is queued then."""
+    staff_required(request)
+    new_id = operations.task_retry(task_id=task_id_normal(task_id), user=request.user)
+    return Status(202, {"task_id": new_id, "status_url": status_url(new_id)})
+
+
+@router.post(
+    "/{task_id}/revoke", response=responses({200: TaskOut}, 403, 404, 409), url_name="task-revoke"
+)
+def task_revoke(request, task_id: str):
+    """Revoke a task still waiting (queued, prefetched, or for a retry): it is REVOKED
+    at once and no worker will start it. 409 when it runs or has finished."""
+    staff_required(request)
+    task_id = task_id_normal(task_id)
+    operations.task_revoke(task_id=task_id, user=request.user)
+    return selectors.task_status_get(task_id=task_id, user=request.user)
+
+
+@router.post(
+    "/{task_id}/terminate",
+    response=responses({202: Started}, 403, 404, 409),
+    url_name="task-terminate",
+)
+def task_terminate(request, task_id: str):
+    """Ask the worker running a task to stop it (SIGTERM, prefork pools): the task
+    records REVOKED once its process has stopped. 409 when it is not running."""
+    staff_required(request)
+    task_id = task_id_normal(task_id)
+    operations.task_terminate(task_id=task_id, user=request.user)
+    return Status(202, {"task_id": task_id, "status_url": status_url(task_id)})

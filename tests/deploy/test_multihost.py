@@ -3,8 +3,9 @@
 Each process runs the compose file's own command line in an empty working
 directory of its own, with its own VAR_DIR and MEDIA_ROOT: they share only
 PostgreSQL, Redis and the S3 bucket (SeaweedFS on loopback). A photo uploaded
-through the web API and a report generated from the web are made by the
-worker and downloaded back through the web, rendition by rendition.
+through the web API (with a token made by ``manage.py create_api_token``) and a
+report generated from the web are made by the worker and downloaded back
+through the web, rendition by rendition.
 
 Without a bucket the same separation makes the worker fail: it cannot see the
 web's disk. That control test shows the hosts really share no files.
@@ -84,7 +85,8 @@ def start_work(site: Site, django_user_model) -> tuple[dict, Report]:
     Order.objects.create(
         created_at="2026-11-10T12:00:00+01:00", amount="19.99", customer_ref="c1", channel="web"
     )
-    site.login("ops", "multihost-pw-1")
+    site.login("ops", "multihost-pw-1")  # the report's page, and the files
+    site.api_token("ops")  # the upload and the statuses: through the API, as a program
     status, body = site.upload("/api/v1/images/", "photo.jpg", picture("RGB", (2400, 1800)))
     assert status == 202, body
     [image] = body["images"]
@@ -93,11 +95,11 @@ def start_work(site: Site, django_user_model) -> tuple[dict, Report]:
     return image, Report.objects.get()
 
 
-def finished(site: Site, status_url: str, *, what: str) -> dict:
-    """The status once it is ready or failed, polled through the web host."""
+def finished(site: Site, api_path: str, *, what: str) -> dict:
+    """The status once it is ready or failed, polled through the web host's API."""
 
     def ended() -> dict | None:
-        status, body = site.json(status_url)
+        status, body = site.json(api_path)
         return body if status == 200 and body["status"] in {"ready", "failed"} else None
 
     return wait_for(ended, what=what)
@@ -112,9 +114,9 @@ def test_with_a_bucket_work_made_on_one_host_downloads_from_another(hosts, djang
     image, report = start_work(site, django_user_model)
 
     # then: the worker made every rendition and the report, from what the web stored
-    done = finished(site, image["status_url"], what="the image")
+    done = finished(site, f"/api/v1/images/{image['id']}", what="the image")
     assert done["status"] == "ready", done["error"]
-    made = finished(site, f"/reports/{report.pk}/status/", what="the report")
+    made = finished(site, f"/api/v1/reports/{report.pk}", what="the report")
     assert made["status"] == "ready", made["error"]
 
     # and the web host serves each of them back
@@ -152,7 +154,7 @@ def test_without_a_bucket_the_worker_cannot_see_the_web_hosts_files(hosts, djang
     image, _report = start_work(site, django_user_model)
 
     # then: the upload is on the web host's disk, where the worker cannot read it
-    done = finished(site, image["status_url"], what="the image")
+    done = finished(site, f"/api/v1/images/{image['id']}", what="the image")
     assert done["status"] == "failed"
     assert done["error"] == "The original file is missing."
     assert len(files_in(dirs["web"]["MEDIA_ROOT"])) == 1

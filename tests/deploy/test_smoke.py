@@ -3,8 +3,9 @@
 Every process of docker/docker-compose.yml (gunicorn, one worker per pool,
 beat) starts from the compose file's own command line with production
 settings (DEBUG off), against this machine's PostgreSQL and a Redis database
-of its own. Through the web API the test starts work for every app and sees
-it done; then SIGTERM stops every process cleanly, and a payment that was in
+of its own. Through the web API (as a program, with a bearer token made by
+``manage.py create_api_token`` in the deployed environment) the test starts work
+for every app and sees it done; then SIGTERM stops every process cleanly, and a payment that was in
 the middle of its transaction when the payments worker was told to stop is
 finished, once.
 """
@@ -53,7 +54,8 @@ def smoke_broker(db: int = SMOKE_REDIS_DB) -> str:
 
 
 class Site:
-    """The processes, and a logged-in HTTP client of the web one."""
+    """The processes, a logged-in HTTP client of the web one (the pages), and a
+    program's client of its API (a bearer token, no cookies)."""
 
     def __init__(self, tmp_path: Path, broker: str):
         self.tmp, self.port = tmp_path, closed_port()  # free now: gunicorn will listen on it
@@ -75,6 +77,8 @@ class Site:
         self.processes: dict[str, subprocess.Popen] = {}
         self.jar = http.cookiejar.CookieJar()
         self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar))
+        self.program = urllib.request.build_opener()  # no cookies: only its token
+        self.token: str | None = None
 
     def start(self, role: str, command: list[str], cwd: Path = ROOT, **env: str) -> None:
         """Run ``command`` as ``role``, in ``cwd``, with ``env`` over the site's variables."""
@@ -109,6 +113,24 @@ class Site:
         )
         return done.returncode == 0
 
+    def manage(self, *arguments: str) -> str:
+        """``manage.py <arguments>`` as the deployment runs it (its variables); its stdout."""
+        done = subprocess.run(  # noqa: S603  (our own manage.py)
+            [str(BIN / "python"), str(ROOT / "manage.py"), *arguments],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    def api_token(self, username: str) -> None:
+        """From now on ``api()`` calls send a new token of ``username``'s."""
+        self.token = self.manage("create_api_token", username, "--name", "deploy test").strip()
+
     def log(self, role: str) -> str:
         return (self.tmp / f"{role}.log").read_text()
 
@@ -123,20 +145,28 @@ class Site:
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"
 
-    def request(self, path: str, data: bytes | None = None, headers: dict | None = None):
-        """(status, body) of a request to the web process."""
-        csrf = next((c.value for c in self.jar if c.name == "csrftoken"), "")
+    def request(
+        self,
+        path: str,
+        data: bytes | None = None,
+        headers: dict | None = None,
+        *,
+        program: bool = False,
+    ):
+        """(status, body) of a request to the web process: the signed-in browser's,
+        or with ``program`` a program's (its token, no cookie, no CSRF token)."""
+        if program:
+            assert self.token, "call api_token() first"
+            sent = {"Authorization": f"Bearer {self.token}"}
+        else:
+            csrf = next((c.value for c in self.jar if c.name == "csrftoken"), "")
+            sent = {"X-CSRFToken": csrf, "Referer": f"http://127.0.0.1:{self.port}/"}
         request = urllib.request.Request(  # noqa: S310  (http://127.0.0.1 only)
-            self.url(path),
-            data=data,
-            headers={
-                "X-CSRFToken": csrf,
-                "Referer": f"http://127.0.0.1:{self.port}/",
-                **(headers or {}),
-            },
+            self.url(path), data=data, headers={**sent, **(headers or {})}
         )
+        opener = self.program if program else self.opener
         try:
-            with self.opener.open(request, timeout=30) as response:
+            with opener.open(request, timeout=30) as response:
                 return response.status, response.read()
         except urllib.error.HTTPError as error:
             return error.code, error.read()
@@ -144,9 +174,10 @@ class Site:
             return None, b""
 
     def json(self, path: str, body: dict | None = None, headers: dict | None = None) -> tuple:
+        """(status, decoded body) of a program's request to the API."""
         data = None if body is None else json.dumps(body).encode()
         status, raw = self.request(
-            path, data, {"Content-Type": "application/json", **(headers or {})}
+            path, data, {"Content-Type": "application/json", **(headers or {})}, program=True
         )
         return status, json.loads(raw) if raw[:1] in (b"{", b"[") else raw
 
@@ -164,7 +195,7 @@ class Site:
         )
         body = head.encode() + content + f"\r\n--{boundary}--\r\n".encode()
         status, raw = self.request(
-            path, body, {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+            path, body, {"Content-Type": f"multipart/form-data; boundary={boundary}"}, program=True
         )
         return status, json.loads(raw)
 
@@ -199,14 +230,15 @@ def test_the_production_processes_run_every_app_and_stop_cleanly(site, django_us
     user = django_user_model.objects.create_user("ops", password="smoke-test-pw", is_staff=True)
     main = open_funded(user, name="Main", deposit="100.00")
     savings = open_funded(user, name="Savings", deposit="0")
-    site.login("ops", "smoke-test-pw")
+    site.login("ops", "smoke-test-pw")  # the report is asked for on its page
+    site.api_token("ops")  # the rest through the API, as a program
 
     # when: one piece of work per app, through the web
-    demo = site.json("/api/v1/tasks/demo", {})
+    demo = site.json("/api/v1/tasks/demo", {"seconds": 1})
     image = site.upload("/api/v1/images/", "smoke.jpg", picture())
     report_made = site.form("/reports/", {"period": "monthly"})
     payment = site.json(
-        "/api/payments/",
+        "/api/v1/payments/",
         {"from": main.pk, "to": savings.pk, "amount": "12.50"},
         {"Idempotency-Key": "smoke-1"},
     )
@@ -223,15 +255,15 @@ def test_the_production_processes_run_every_app_and_stop_cleanly(site, django_us
     image_url = image[1]["images"][0]["status_url"]
     wait_for(lambda: site.json(image_url)[1]["status"] == "ready", what="the image")
     wait_for(
-        lambda: site.json(f"/reports/{report.pk}/status/")[1]["status"] == "ready",
+        lambda: site.json(f"/api/v1/reports/{report.pk}")[1]["status"] == "ready",
         what="the report",
     )
     wait_for(  # a finished report tells its requester: in-app, on the io worker
-        lambda: site.json("/api/notifications/unread-count/")[1]["unread"] == 1,
+        lambda: site.json("/api/v1/notifications/unread-count")[1]["unread"] == 1,
         what="the report's notification",
     )
     wait_for(
-        lambda: site.json(payment[1]["status_url"])[1]["status"] == "completed",
+        lambda: site.json(f"/api/v1/payments/{payment[1]['id']}")[1]["status"] == "completed",
         what="the payment",
     )
     for role, text in {
@@ -247,7 +279,7 @@ def test_the_production_processes_run_every_app_and_stop_cleanly(site, django_us
     holder = hold_account(main)
     try:
         slow = site.json(
-            "/api/payments/",
+            "/api/v1/payments/",
             {"from": main.pk, "to": savings.pk, "amount": "7.50"},
             {"Idempotency-Key": "smoke-2"},
         )

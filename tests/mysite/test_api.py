@@ -1,3 +1,4 @@
+import json
 import uuid
 from datetime import timedelta
 
@@ -208,3 +209,103 @@ def test_demo_task_start_with_the_broker_down_is_503_json(client, user, broker_d
 
     assert response.status_code == 503
     assert "task queue is unavailable" in response.json()["error"]["message"]
+
+
+def test_an_upper_case_spelling_of_my_task_id_finds_it(client, user):
+    task_id = started_by(user)
+    celery_app.backend.mark_as_done(task_id, 1)
+    client.force_login(user)
+
+    response = client.get(status_url(task_id.upper()))
+
+    assert response.status_code == 200
+    assert response.json()["id"] == task_id
+
+
+def test_task_list_is_mine_newest_first_paged_to_the_end(client, user, other_user):
+    mine = [started_by(user) for _ in range(5)]
+    started_by(other_user)
+    celery_app.backend.mark_as_done(mine[0], 1)
+    client.force_login(user)
+
+    seen, url, pages = [], reverse("api-v1:task-list") + "?limit=2", 0
+    while url:
+        body = client.get(url).json()
+        assert body["count"] == 5
+        seen += body["items"]
+        url, pages = body["next"], pages + 1
+
+    assert pages == 3
+    assert [item["id"] for item in seen] == mine[::-1]
+    states_by_id = {item["id"]: item["state"] for item in seen}
+    assert states_by_id[mine[0]] == "SUCCESS"
+    assert states_by_id[mine[1]] == "PENDING"
+    assert seen[0]["name"] == "mysite.tasks.demo_task"
+
+
+@pytest.mark.parametrize("query", ["limit=0", "limit=201", "offset=-1", "limit=x", "offset=1e9"])
+def test_task_list_refuses_bad_paging_with_the_field_named(client, user, query):
+    client.force_login(user)
+
+    response = client.get(reverse("api-v1:task-list") + "?" + query)
+
+    assert response.status_code == 400
+    assert set(response.json()["error"]["fields"]) == {query.split("=")[0]}
+
+
+@pytest.mark.parametrize(
+    "path", ["/api/tasks/..%2f..%2fetc%2fpasswd/", "/api/v1/nothing-here", "/api/v1/tasks/a/b/c"]
+)
+def test_every_api_404_is_the_json_error_body(client, user, path):
+    client.force_login(user)
+
+    response = client.get(path)
+
+    assert response.status_code == 404
+    assert response.json()["error"] == {"code": "not_found", "message": "Not found.", "fields": {}}
+
+
+def test_a_wrong_method_is_a_json_405_with_allow(client, user):
+    client.force_login(user)
+
+    response = client.delete(reverse("api-v1:task-list"))
+
+    assert response.status_code == 405
+    assert response.json()["error"]["code"] == "method_not_allowed"
+    assert "GET" in response["Allow"]
+
+
+def test_a_bug_under_api_is_a_json_500(rf):
+    from mysite.views import server_error
+
+    response = server_error(rf.get("/api/v1/tasks/"))
+
+    assert response.status_code == 500
+    assert json.loads(response.content)["error"]["code"] == "server_error"
+
+
+def test_docs_page_is_served_from_our_own_static_files(client):
+    response = client.get("/api/v1/docs")
+
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert '<script src="/static/ninja/swagger-ui-bundle.js">' in page
+    assert "cdn" not in page.lower()
+    assert "//" not in page.replace("http://www.w3.org", "")  # nothing from another host
+
+
+def test_schema_documents_every_operation_with_its_errors(client):
+    schema = client.get("/api/v1/openapi.json").json()
+
+    assert schema["openapi"].startswith("3.")
+    operations = [
+        (path, method, operation)
+        for path, item in schema["paths"].items()
+        for method, operation in item.items()
+    ]
+    assert len(operations) >= 3
+    for path, method, operation in operations:
+        assert {"400", "401", "429"} <= set(operation["responses"]), (path, method)
+        assert operation.get("security"), (path, method)
+    schemes = schema["components"]["securitySchemes"]
+    assert {scheme["type"] for scheme in schemes.values()} >= {"http", "apiKey"}

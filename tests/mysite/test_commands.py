@@ -1,13 +1,12 @@
 import argparse
 import io
-import math
 
 import pytest
 from django.core.management.base import CommandError, OutputWrapper
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mysite.commands import TIMEOUT_MAX, object_id, timeout_seconds, wait_with_progress
+from mysite.commands import object_id, wait_with_progress
 
 
 def test_prints_each_new_line_once_and_returns_the_last():
@@ -25,7 +24,9 @@ def test_gives_up_after_the_timeout_saying_the_work_goes_on():
     out = io.StringIO()
 
     with pytest.raises(CommandError, match=r"Still running after 0 s; the report goes on\."):
-        wait_with_progress(OutputWrapper(out), lambda: ("0 of 1", False), timeout=0, what="report")
+        wait_with_progress(
+            OutputWrapper(out), lambda: ("0 of 1", False), timeout=0.01, what="report"
+        )
 
     assert out.getvalue() == "0 of 1\n"
 
@@ -70,23 +71,3 @@ def test_object_id_gives_an_id_or_an_argument_error(value):
     else:
         assert 1 <= parsed <= 2**63 - 1
         assert str(parsed) == value.lstrip("0")
-
-
-@pytest.mark.parametrize(
-    "value",
-    ["0", "-5", "nan", "NaN", "inf", "-inf", "1e400", "", "abc", "\u0665", str(TIMEOUT_MAX + 1)],
-)
-def test_timeout_seconds_refuses_what_is_not_a_positive_finite_number(value):
-    with pytest.raises(argparse.ArgumentTypeError, match="not a timeout"):
-        timeout_seconds(value)
-
-
-@given(st.one_of(st.text(max_size=20), st.floats().map(str), st.integers().map(str)))
-@settings(max_examples=300, deadline=None, derandomize=True)
-def test_timeout_seconds_gives_positive_finite_seconds_or_an_argument_error(value):
-    try:
-        seconds = timeout_seconds(value)
-    except argparse.ArgumentTypeError:
-        return
-    assert math.isfinite(seconds)
-    assert 0 < seconds <= TIMEOUT_MAX

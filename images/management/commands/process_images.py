@@ -2,7 +2,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from images import services
 from images.models import Image, ImageBatch
-from mysite.commands import object_id, timeout_seconds, wait_with_progress
+from mysite.commands import object_id, timeout_argument, wait_with_progress
 
 
 class Command(BaseCommand):
@@ -15,9 +15,7 @@ class Command(BaseCommand):
         parser.add_argument("ids", nargs="*", type=object_id, help="image ids")
         parser.add_argument("--all", action="store_true", help="every image, to redo renditions")
         parser.add_argument("--wait", action="store_true", help="show progress until done")
-        parser.add_argument(
-            "--timeout", type=timeout_seconds, default=600, help="seconds --wait waits"
-        )
+        timeout_argument(parser)
 
     def handle(self, *args, ids, all, wait, timeout, **options):
         if ids and all:

@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 
@@ -13,7 +14,12 @@ class Command(BaseCommand):
     def handle(self, *args, username, password, **options):
         if not settings.DEBUG:
             raise CommandError("demo_user is for local use only, and DEBUG is off.")
-        user, _ = get_user_model().objects.get_or_create(username=username)
+        model = get_user_model()
+        try:  # the admin's rules (length, characters), before the database sees it
+            model._meta.get_field(model.USERNAME_FIELD).clean(username, None)
+        except ValidationError as exc:
+            raise CommandError(f"--username: {' '.join(exc.messages)}") from None
+        user, _ = model.objects.get_or_create(**{model.USERNAME_FIELD: username})
         user.is_staff = user.is_superuser = True
         user.set_password(password)
         user.save()

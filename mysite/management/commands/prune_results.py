@@ -1,17 +1,21 @@
 import argparse
+import re
 
 from django.core.management.base import BaseCommand, CommandError
 
 from mysite import retention
 
 MAX_DAYS = 100 * 365
+DIGITS = re.compile(r"[0-9]{1,6}")  # ASCII: int() would take "٣", " 3", "1_0"
 
 
 def days(raw) -> int:
     """A whole number of days, 1 to MAX_DAYS (argparse reports the message)."""
-    try:
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        value = raw
+    elif isinstance(raw, str) and DIGITS.fullmatch(raw):
         value = int(raw)
-    except (TypeError, ValueError):
+    else:
         value = 0
     if not 1 <= value <= MAX_DAYS:
         raise argparse.ArgumentTypeError(f"{raw!r} is not a number of days from 1 to {MAX_DAYS}")

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from mysite.commands import wait_with_progress
+from mysite.commands import timeout_argument, wait_with_progress
 from notifications import services
 from notifications.models import Broadcast
 
@@ -18,7 +18,7 @@ class Command(BaseCommand):
         parser.add_argument("--subject", default="")
         parser.add_argument("--priority", default="normal", help="low, normal, high or urgent")
         parser.add_argument("--no-wait", action="store_true", help="queue it and return")
-        parser.add_argument("--timeout", type=float, default=600, help="seconds to wait")
+        timeout_argument(parser, help="seconds to wait")
 
     def handle(self, *args, body, audience, usernames, channel, subject, priority, **options):
         try:

@@ -9,7 +9,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Count
 
-from mysite.commands import wait_with_progress
+from mysite.commands import timeout_argument, wait_with_progress
 from payments import services
 from payments.models import Account, Payment
 
@@ -163,7 +163,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("path", metavar="FILE", help="CSV file, UTF-8")
         parser.add_argument("--wait", action="store_true", help="wait until all are final")
-        parser.add_argument("--timeout", type=float, default=600, help="seconds --wait waits")
+        timeout_argument(parser)
 
     def handle(self, *args, path, wait, timeout, **options):
         data, text = file_read(path)

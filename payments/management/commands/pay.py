@@ -2,7 +2,7 @@ import uuid
 
 from django.core.management.base import BaseCommand, CommandError
 
-from mysite.commands import wait_with_progress
+from mysite.commands import timeout_argument, wait_with_progress
 from payments import services
 from payments.models import Payment
 
@@ -25,7 +25,7 @@ class Command(BaseCommand):
         parser.add_argument("--currency", help="EUR, USD, GBP or CHF (default: the payer's)")
         parser.add_argument("--description", default="")
         parser.add_argument("--wait", action="store_true", help="wait until it is final")
-        parser.add_argument("--timeout", type=float, default=600, help="seconds --wait waits")
+        timeout_argument(parser)
 
     def handle(self, *args, payer, payee, amount, key, currency, description, **options):
         new_key = key is None

@@ -2,7 +2,7 @@ from datetime import date
 
 from django.core.management.base import BaseCommand, CommandError
 
-from mysite.commands import wait_with_progress
+from mysite.commands import timeout_argument, wait_with_progress
 from reports import services
 from reports.models import Report
 
@@ -22,7 +22,7 @@ class Command(BaseCommand):
         parser.add_argument("--start", help="YYYY-MM-DD: a day of the period (custom: its start)")
         parser.add_argument("--end", help="YYYY-MM-DD: the last day (custom only)")
         parser.add_argument("--wait", action="store_true", help="wait and print the summary")
-        parser.add_argument("--timeout", type=float, default=600, help="seconds --wait waits")
+        timeout_argument(parser)
 
     def handle(self, *args, period, start, end, wait, timeout, **options):
         try:
