@@ -13,6 +13,11 @@ from io import BytesIO
 from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
 
 EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "GIF": "gif"}
+# What a format is served as: from the bytes we read, never from a client's file name.
+CONTENT_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp", "GIF": "image/gif"}
+# Formats that are another one for us: phones and cameras write JPEGs as MPO
+# (a JPEG with more frames after the first), which every JPEG reader shows.
+SAME_AS = {"MPO": "JPEG"}
 OPERATIONS = ("crop", "fit", "watermark")
 WATERMARK_POSITIONS = ("top-left", "top-right", "bottom-left", "bottom-right", "center")
 REDUCING_GAP = 3.0
@@ -24,6 +29,14 @@ ENCODER_OPTIONS = {"WEBP": {"method": 2}}
 
 class UnreadableImage(ValueError):
     """The content is not an image we accept; the message says why, for a person."""
+
+
+class UnsupportedFormat(UnreadableImage):
+    """The content is not an image, or one of a format we do not take."""
+
+
+class TooManyPixels(UnreadableImage):
+    """An image larger (in pixels) than we decode."""
 
 
 @dataclass(frozen=True)
@@ -80,29 +93,37 @@ def probe(data: bytes, *, allowed_formats: list[str], max_pixels: int) -> Probe:
         raise UnreadableImage("The file is empty.")
     try:
         with Image.open(BytesIO(data)) as image:
-            if image.format not in allowed_formats:
-                raise UnreadableImage(
-                    f"{image.format} images are not accepted; use {', '.join(allowed_formats)}."
+            image_format = format_of(image)
+            if image_format not in allowed_formats:
+                raise UnsupportedFormat(
+                    f"{image_format} images are not accepted; use {', '.join(allowed_formats)}."
                 )
             width, height = image.size
             if width * height > max_pixels:
                 raise _too_many_pixels(width, height, max_pixels)
-            if image.format == "JPEG":
+            if image_format == "JPEG":
                 image.draft(image.mode, (math.ceil(width / 8), math.ceil(height / 8)))
             image.load()
-            return Probe(format=image.format, width=width, height=height)
+            if _swaps_axes(image):  # the size it is shown at, once rotated upright
+                width, height = height, width
+            return Probe(format=image_format, width=width, height=height)
     except Image.DecompressionBombError as exc:
-        raise UnreadableImage(f"The image has too many pixels ({exc}).") from exc
+        raise TooManyPixels(f"The image has too many pixels ({exc}).") from exc
     except UnidentifiedImageError as exc:
-        raise UnreadableImage("The file is not an image in a format we can read.") from exc
+        raise UnsupportedFormat("The file is not an image in a format we can read.") from exc
     except (OSError, SyntaxError, ValueError) as exc:
         if isinstance(exc, UnreadableImage):
             raise
         raise UnreadableImage(f"The image is damaged or truncated ({exc}).") from exc
 
 
-def _too_many_pixels(width: int, height: int, max_pixels: int) -> UnreadableImage:
-    return UnreadableImage(
+def format_of(image: Image.Image) -> str:
+    """The format we take ``image`` as: Pillow's name for it, MPO read as JPEG."""
+    return SAME_AS.get(image.format, image.format)
+
+
+def _too_many_pixels(width: int, height: int, max_pixels: int) -> TooManyPixels:
+    return TooManyPixels(
         f"The image is {width}x{height} pixels; at most {max_pixels:,} pixels are accepted."
     )
 
@@ -137,7 +158,7 @@ def render(data: bytes, specs: list[Spec]) -> list[Rendered]:
 
 def _draft_for(image: Image.Image, specs: list[Spec]) -> None:
     """Let libjpeg decode at the smallest scale that still covers every rendition."""
-    if image.format != "JPEG":
+    if format_of(image) != "JPEG":
         return
     width, height = image.size
     if _swaps_axes(image):

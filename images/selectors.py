@@ -1,7 +1,6 @@
-"""Read-only queries for the image pages and API."""
+"""Read-only queries for the image pages and API (``images.api`` shapes the answers)."""
 
 from django.shortcuts import get_object_or_404
-from django.urls import reverse
 
 from images.models import Image, ImageBatch
 from images.services import batch_progress
@@ -12,39 +11,22 @@ def image_get_owned(*, image_id: int, user) -> Image:
     return get_object_or_404(Image.objects.prefetch_related("renditions"), pk=image_id, owner=user)
 
 
-def image_list_owned(*, user):
-    return Image.objects.filter(owner=user).prefetch_related("renditions")
+def image_list_owned(*, user, statuses=None, ids=None):
+    """The user's images, newest first; only those in ``statuses`` / ``ids`` if given."""
+    images = Image.objects.filter(owner=user).prefetch_related("renditions")
+    if statuses:
+        images = images.filter(status__in=statuses)
+    if ids:
+        images = images.filter(pk__in=ids)
+    return images.order_by("-created_at", "-id")
 
 
 def batch_latest_owned(*, user) -> ImageBatch | None:
     return ImageBatch.objects.filter(owner=user).first()
 
 
-def image_status(image: Image) -> dict:
-    """What the API and the live gallery show of an image."""
-    return {
-        "id": image.pk,
-        "status": image.status,
-        "error": image.error,
-        "original_name": image.original_name,
-        "format": image.format,
-        "width": image.width,
-        "height": image.height,
-        "bytes": image.bytes,
-        "task_id": image.task_id,
-        "status_url": reverse("images:api-detail", args=[image.pk]),
-        "detail_url": image.get_absolute_url(),
-        "renditions": {
-            rendition.spec: {
-                "url": rendition.get_absolute_url(),
-                "format": rendition.format,
-                "width": rendition.width,
-                "height": rendition.height,
-                "bytes": rendition.bytes,
-            }
-            for rendition in image.renditions.all()
-        },
-    }
+def batch_get_owned(*, batch_id: int, user) -> ImageBatch:
+    return get_object_or_404(ImageBatch, pk=batch_id, owner=user)
 
 
 def batch_status(batch: ImageBatch) -> dict:

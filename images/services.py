@@ -21,7 +21,15 @@ logger = logging.getLogger(__name__)
 
 
 class ImageRejected(ValueError):
-    """An upload we refuse; the message is for the person who sent it."""
+    """An upload we refuse; the message is for the person who sent it.
+
+    ``status`` is the HTTP status the API answers: 413 too large, 415 not an
+    image of a format we take, else 400.
+    """
+
+    def __init__(self, message: str, *, status: int = 400):
+        super().__init__(message)
+        self.status = status
 
 
 @dataclass(frozen=True)
@@ -63,6 +71,10 @@ def images_upload(*, owner, uploads: list) -> tuple[list[Image], ImageBatch | No
 
     if not uploads:
         raise ImageRejected("Choose at least one image.")
+    if len(uploads) > settings.IMAGE_MAX_FILES:
+        raise ImageRejected(
+            f"{len(uploads)} files: at most {settings.IMAGE_MAX_FILES} are accepted at once."
+        )
     checked = [(upload, _checked(upload)) for upload in uploads]
     images: list[Image] = []
     batch = None
@@ -72,7 +84,7 @@ def images_upload(*, owner, uploads: list) -> tuple[list[Image], ImageBatch | No
                 images.append(_image_store(owner, upload.name, data, found))
             if len(images) == 1:
                 image = images[0]
-                image.task_id = enqueue(process_image_task, args=[image.pk])
+                image.task_id = enqueue(process_image_task, args=[image.pk], user=owner)
                 image.save(update_fields=["task_id"])
             else:
                 batch = images_process_batch(images=images, owner=owner)
@@ -92,7 +104,7 @@ def _checked(upload) -> tuple[bytes, imaging.Probe]:
     name = _display_name(upload.name)
     if upload.size > settings.IMAGE_MAX_UPLOAD_BYTES:
         limit_mib = settings.IMAGE_MAX_UPLOAD_BYTES / 1024 / 1024
-        raise ImageRejected(f"{name}: the file is larger than {limit_mib:.0f} MiB.")
+        raise ImageRejected(f"{name}: the file is larger than {limit_mib:.0f} MiB.", status=413)
     data = upload.read()
     try:
         found = imaging.probe(
@@ -101,8 +113,11 @@ def _checked(upload) -> tuple[bytes, imaging.Probe]:
             max_pixels=settings.IMAGE_MAX_PIXELS,
         )
     except imaging.UnreadableImage as exc:
-        raise ImageRejected(f"{name}: {exc}") from exc
+        raise ImageRejected(f"{name}: {exc}", status=_REFUSAL_STATUS.get(type(exc), 400)) from exc
     return data, found
+
+
+_REFUSAL_STATUS = {imaging.UnsupportedFormat: 415, imaging.TooManyPixels: 413}
 
 
 def _image_store(owner, name: str | None, data: bytes, found: imaging.Probe) -> Image:
@@ -122,6 +137,13 @@ def _image_store(owner, name: str | None, data: bytes, found: imaging.Probe) -> 
         file_delete(image.original.name)  # the caller never learns of this image
         raise
     return image
+
+
+def image_delete(*, image: Image) -> None:
+    """Delete an image and its renditions; their files go once the deletion commits
+    (``mysite.storage.delete_files_with_rows``, through ``default_storage``)."""
+    with transaction.atomic():
+        image.delete()
 
 
 # The hard time limit of processing one image (the task's): a claim older than
@@ -229,7 +251,7 @@ def images_process_batch(*, images: list[Image], owner=None) -> ImageBatch:
             group(process_image_task.si(image_id) for image_id in ids),
             batch_finish_task.si(batch.pk),
         )
-        batch.task_id = enqueue(work)
+        batch.task_id = enqueue(work, user=owner)  # its owner may follow it (tasks API)
         batch.save(update_fields=["task_id"])
     return batch
 

@@ -15,6 +15,16 @@ TIMEOUT_MAX = 7 * 24 * 60 * 60  # a week: longer is a typo, or "forever"
 SECONDS = re.compile(r"[0-9]+(\.[0-9]*)?|\.[0-9]+")  # ASCII: no "nan", "inf", "1e9", "٣"
 
 
+ID_MAX = 2**63 - 1  # the database's bigint
+
+
+def object_id(value: str) -> int:
+    """An argparse ``type``: a row id, ASCII digits only (not ``²`` or ``٣``), in range."""
+    if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= ID_MAX:
+        raise argparse.ArgumentTypeError(f"not an id: {value!r} (a whole number from 1)")
+    return int(value)
+
+
 def timeout_seconds(raw) -> float:
     """``--timeout``'s type: a positive, finite number of seconds, at most ``TIMEOUT_MAX``.
 

@@ -155,6 +155,7 @@ STORAGES = {
 
 IMAGE_MAX_UPLOAD_BYTES = env.int("IMAGE_MAX_UPLOAD_BYTES", default=25 * 1024 * 1024)
 IMAGE_MAX_PIXELS = env.int("IMAGE_MAX_PIXELS", default=50_000_000)
+IMAGE_MAX_FILES = env.int("IMAGE_MAX_FILES", default=20)  # files in one upload
 IMAGE_ALLOWED_FORMATS = ["JPEG", "PNG", "WEBP", "GIF"]
 IMAGE_WATERMARK = {
     "text": env("IMAGE_WATERMARK_TEXT", default="\u00a9 mysite"),

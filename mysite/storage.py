@@ -110,17 +110,24 @@ def file_delete(name: str) -> None:
             logger.warning("could not delete %s: %s: %s", name, type(exc).__name__, exc)
 
 
-def file_response(stored: FieldFile, *, filename: str, as_attachment: bool):
+def file_response(
+    stored: FieldFile, *, filename: str, as_attachment: bool, content_type: str | None = None
+):
     """A download of a file the caller has already checked the user may have.
+
+    ``content_type``: what we know the file is (else guessed from ``filename``).
 
     Streams it from storage (404 if the file is gone); with MEDIA_DOWNLOAD_REDIRECT
     (and a bucket), a redirect to a presigned URL valid MEDIA_DOWNLOAD_EXPIRE seconds.
     """
     if settings.MEDIA_DOWNLOAD_REDIRECT and hasattr(default_storage, "bucket_name"):
         disposition = content_disposition_header(as_attachment, filename)
+        parameters = {"ResponseContentDisposition": disposition}
+        if content_type:
+            parameters["ResponseContentType"] = content_type
         url = default_storage.url(
             stored.name,
-            parameters={"ResponseContentDisposition": disposition},
+            parameters=parameters,
             expire=settings.MEDIA_DOWNLOAD_EXPIRE,
         )
         return HttpResponseRedirect(url)
@@ -130,7 +137,9 @@ def file_response(stored: FieldFile, *, filename: str, as_attachment: bool):
         if _missing(exc):
             raise Http404("The file is missing.") from exc
         raise _unavailable("read", stored.name, exc) from exc
-    return FileResponse(handle, as_attachment=as_attachment, filename=filename)
+    return FileResponse(
+        handle, as_attachment=as_attachment, filename=filename, content_type=content_type
+    )
 
 
 def delete_files_with_rows(model: type[models.Model], *fields: str) -> None:

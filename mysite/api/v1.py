@@ -9,6 +9,7 @@ import logging
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
+from django.http.multipartparser import MultiPartParserError
 from kombu.exceptions import OperationalError
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
@@ -86,6 +87,11 @@ def _http_error(request, exc: HttpError):
 @api.exception_handler(Http404)
 def _not_found(request, exc):
     return _error(request, 404, "Not found.")
+
+
+@api.exception_handler(MultiPartParserError)
+def _unreadable_body(request, exc):
+    return _error(request, 400, f"The multipart body could not be read: {exc}.")
 
 
 @api.exception_handler(PermissionDenied)

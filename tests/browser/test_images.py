@@ -47,3 +47,29 @@ def test_a_file_that_is_not_a_picture_gets_a_form_error(live_server, user, page,
     page.click("#upload-form button[type=submit]")
 
     expect(page.locator("#upload-errors")).to_contain_text("notes.jpg: The file is not an image")
+
+
+def test_a_batch_shows_its_progress_and_the_gallery_polls_only_what_is_processing(
+    live_server, celery_worker, user, page, tmp_path, media
+):
+    # given: two pictures on disk
+    paths = []
+    for name in ("left.jpg", "right.jpg"):
+        path = tmp_path / name
+        path.write_bytes(picture("RGB", (1200, 900)))
+        paths.append(str(path))
+    log_in(page, live_server, username="alice", password="alice-password-1")
+    asked = []
+    page.on("request", lambda request: asked.append(request.url))
+
+    # when: both go up at once
+    page.goto(f"{live_server.url}/images/upload/")
+    page.set_input_files("#id_files", paths)
+    page.click("#upload-form button[type=submit]")
+
+    # then: the batch's progress comes to its end, and both tiles are ready
+    expect(page.locator("#batch-text")).to_have_text("2 done, 0 failed of 2", timeout=30_000)
+    expect(page.locator(".tile .state", has_text="ready")).to_have_count(2, timeout=30_000)
+    # (a fast worker may finish before the gallery loads: then it asks nothing)
+    listed = [url for url in asked if "/api/v1/images/?" in url]
+    assert all("id=" in url for url in listed), listed  # only the tiles still processing

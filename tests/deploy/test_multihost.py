@@ -87,8 +87,9 @@ def start_work(site: Site, django_user_model) -> tuple[dict, Report]:
     )
     site.login("ops", "multihost-pw-1")  # the report's page, and the files
     site.api_token("ops")  # the upload and the statuses: through the API, as a program
-    status, image = site.upload("/api/v1/images/", "photo.jpg", picture("RGB", (2400, 1800)))
-    assert status == 202, image
+    status, body = site.upload("/api/v1/images/", "photo.jpg", picture("RGB", (2400, 1800)))
+    assert status == 202, body
+    [image] = body["images"]
     made = site.form("/reports/", {"period": "custom", "start": "2026-11-01", "end": "2026-11-30"})
     assert made == 200  # redirected to the report's page
     return image, Report.objects.get()

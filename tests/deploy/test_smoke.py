@@ -252,10 +252,8 @@ def test_the_production_processes_run_every_app_and_stop_cleanly(site, django_us
     wait_for(
         lambda: site.json(demo[1]["status_url"])[1]["state"] == "SUCCESS", what="the demo task"
     )
-    wait_for(
-        lambda: site.json(f"/api/v1/images/{image[1]['id']}")[1]["status"] == "ready",
-        what="the image",
-    )
+    image_url = image[1]["images"][0]["status_url"]
+    wait_for(lambda: site.json(image_url)[1]["status"] == "ready", what="the image")
     wait_for(
         lambda: site.json(f"/api/v1/reports/{report.pk}")[1]["status"] == "ready",
         what="the report",

@@ -211,3 +211,56 @@ def test_probe_refuses_a_decompression_bomb_without_decoding_it():
 
     with pytest.raises(UnreadableImage, match="The image has too many pixels"):
         probe(data, allowed_formats=ALLOWED, max_pixels=50_000_000)
+
+
+def rotated_jpeg(size=(640, 480), orientation=6) -> bytes:
+    """A landscape JPEG whose EXIF says how to turn it upright, red in its top-left corner."""
+    source = Image.new("RGB", size, (20, 20, 200))
+    source.paste((220, 20, 20), (0, 0, size[0] // 4, size[1] // 4))
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    buffer = io.BytesIO()
+    source.save(buffer, "JPEG", exif=exif)
+    return buffer.getvalue()
+
+
+def mpo(size=(640, 480)) -> bytes:
+    """What phones and cameras write: a JPEG followed by more frames (Pillow says MPO)."""
+    first, second = Image.new("RGB", size, (200, 30, 30)), Image.new("RGB", size, (30, 30, 200))
+    buffer = io.BytesIO()
+    first.save(buffer, format="MPO", save_all=True, append_images=[second])
+    assert Image.open(io.BytesIO(buffer.getvalue())).format == "MPO"
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("orientation", "size"), [(1, (640, 480)), (3, (640, 480)), (6, (480, 640)), (8, (480, 640))]
+)
+def test_probe_gives_the_size_after_the_exif_rotation(orientation, size):
+    found = probe(rotated_jpeg(orientation=orientation), allowed_formats=ALLOWED, max_pixels=10**6)
+
+    assert (found.format, (found.width, found.height)) == ("JPEG", size)
+
+
+def test_renditions_of_an_exif_rotated_photo_are_upright():
+    # when: orientation 6 (turn 90 degrees clockwise to show it)
+    [display] = render(rotated_jpeg(), [Spec("display", "fit", 800, 600, "JPEG")])
+
+    # then: portrait, and the red corner has turned from top-left to top-right
+    out = opened(display.data)
+    assert out.size == (display.width, display.height) == (450, 600)
+    red, blue = out.getpixel((out.width - 20, 20)), out.getpixel((20, 20))
+    assert red[0] > 150 > red[2]
+    assert blue[2] > 150 > blue[0]
+
+
+def test_an_mpo_is_read_as_a_jpeg_and_renders_its_first_frame():
+    data = mpo()
+
+    found = probe(data, allowed_formats=ALLOWED, max_pixels=10**6)
+    [display] = render(data, [Spec("display", "fit", 320, 320, "JPEG")])
+
+    assert (found.format, found.width, found.height) == ("JPEG", 640, 480)
+    out = opened(display.data)
+    assert out.size == (320, 240)
+    assert out.getpixel((160, 120))[0] > 150  # the first frame, red

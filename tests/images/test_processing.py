@@ -35,10 +35,11 @@ def test_api_upload_becomes_renditions_on_disk(client, user, celery_worker, medi
 
     # when
     response = client.post(
-        reverse("images:api-create"),
+        reverse("api-v1:image-upload"),
         {"file": upload(picture("RGB", (2400, 1800)), name="holiday.jpg")},
     )
-    image = wait_status(response.json()["id"], "ready", "failed")
+    [created] = response.json()["images"]
+    image = wait_status(created["id"], "ready", "failed")
 
     # then: every rendition exists, with the right format and size, on disk
     assert image.status == "ready", image.error
@@ -52,7 +53,7 @@ def test_api_upload_becomes_renditions_on_disk(client, user, celery_worker, medi
         assert (rendition.width, rendition.height) == size
         assert rendition.bytes == len(data)
 
-    body = client.get(response.json()["status_url"]).json()
+    body = client.get(created["status_url"]).json()
     assert body["status"] == "ready"
     assert body["renditions"]["thumbnail"]["width"] == 150
     download = client.get(body["renditions"]["webp"]["url"])
@@ -117,8 +118,8 @@ def test_a_batch_runs_through_the_chord(client, user, celery_worker):
     )
     assert (finished.total, finished.done, finished.failed) == (3, 3, 0)
     assert set(Image.objects.values_list("status", flat=True)) == {"ready"}
-    status = client.get(reverse("images:gallery-status")).json()
-    assert status["batch"] == {"id": batch.pk, "total": 3, "done": 3, "failed": 0, "finished": True}
+    status = client.get(reverse("api-v1:batch-get", args=[batch.pk])).json()
+    assert status == {"id": batch.pk, "total": 3, "done": 3, "failed": 0, "finished": True}
 
 
 def test_command_processes_pending_images_and_waits(user, celery_worker, capsys):

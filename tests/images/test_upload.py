@@ -6,7 +6,7 @@ import pytest
 from django.urls import reverse
 
 from images import services
-from images.models import Image
+from images.models import Image, ImageBatch
 from mysite.enqueue import QUEUE_DOWN_MESSAGE
 from mysite.sweep import sweep
 from tests.conftest import wait_for
@@ -116,43 +116,85 @@ def test_upload_page_without_files_is_a_form_error(client, user):
     assert "Choose at least one image." in response.content.decode()
 
 
-def test_api_create_answers_202_with_a_status_url(client, user):
+UPLOAD_URL = "/api/v1/images/"
+
+
+def test_api_upload_answers_202_with_a_status_url(client, user):
     client.force_login(user)
 
-    response = client.post(reverse("images:api-create"), {"file": upload(picture())})
+    response = client.post(reverse("api-v1:image-upload"), {"file": upload(picture())})
 
     assert response.status_code == 202
     body = response.json()
     image = Image.objects.get()
-    assert body == {
+    assert reverse("api-v1:image-upload") == UPLOAD_URL
+    assert body["batch"] is None
+    [created] = body["images"]
+    assert {key: created[key] for key in ("id", "status", "status_url", "task_id")} == {
         "id": image.pk,
         "status": "pending",
-        "status_url": f"/api/images/{image.pk}/",
+        "status_url": f"/api/v1/images/{image.pk}",
         "task_id": image.task_id,
     }
+
+
+def test_api_upload_of_several_is_one_batch(client, user):
+    client.force_login(user)
+
+    response = client.post(UPLOAD_URL, {"file": [upload(picture()), upload(picture(), "b.jpg")]})
+
+    assert response.status_code == 202
+    body = response.json()
+    assert len(body["images"]) == 2
+    assert body["batch"] == {
+        "id": ImageBatch.objects.get().pk,
+        "total": 2,
+        "done": 0,
+        "failed": 0,
+        "finished": False,
+    }
+    batch = client.get(reverse("api-v1:batch-get", args=[body["batch"]["id"]]))
+    assert batch.json() == body["batch"]
 
 
 @pytest.mark.parametrize(
     ("files", "status", "error"),
     [
-        ({}, 400, "Send exactly one image"),
-        ({"file": [upload(picture()), upload(picture())]}, 400, "Send exactly one image"),
-        ({"file": upload(b"GIF89a broken")}, 400, "photo.jpg: The file is not an image"),
+        ({}, 400, "Invalid input: file."),
+        ({"files": upload(picture())}, 400, "Invalid input: file."),
+        ({"file": [upload(picture())] * 3}, 400, "3 files: at most 2 are accepted at once."),
+        ({"file": upload(b"GIF89a broken")}, 415, "photo.jpg: The file is not an image"),
+        ({"file": upload(picture(image_format="BMP"))}, 415, "BMP images are not accepted"),
+        ({"file": upload(picture()[:3000])}, 400, "photo.jpg: The image is damaged"),
+        ({"file": upload(picture("1", (3000, 2000), "PNG"))}, 413, "at most 5,000,000 pixels"),
+        (
+            {"file": upload(b"x" * (1024 * 1024 + 1))},
+            413,
+            "photo.jpg: the file is larger than 1 MiB",
+        ),
     ],
 )
-def test_api_create_refuses_bad_requests(client, user, files, status, error):
+def test_api_upload_refuses_bad_requests_and_keeps_nothing(
+    client, user, media, settings, files, status, error
+):
+    settings.IMAGE_MAX_FILES = 2
+    settings.IMAGE_MAX_UPLOAD_BYTES = 1024 * 1024
+    settings.IMAGE_MAX_PIXELS = 5_000_000
     client.force_login(user)
 
-    response = client.post(reverse("images:api-create"), files)
+    response = client.post(UPLOAD_URL, files)
 
     assert response.status_code == status
-    assert error in response.json()["error"]
+    assert error in response.json()["error"]["message"]
     assert Image.objects.count() == 0
+    assert media.names() == []
 
 
-def test_api_needs_login(client):
-    assert client.post(reverse("images:api-create")).status_code == 401
-    assert client.get(reverse("images:api-detail", args=[1])).status_code == 401
+def test_api_needs_a_token_or_a_session(client):
+    assert client.post(UPLOAD_URL).status_code == 401
+    assert client.get(UPLOAD_URL).status_code == 401
+    assert client.get(reverse("api-v1:image-get", args=[1])).status_code == 401
+    assert client.delete(reverse("api-v1:image-get", args=[1])).status_code == 401
 
 
 def test_another_users_image_is_404_everywhere(client, user, other_user):
@@ -161,10 +203,14 @@ def test_another_users_image_is_404_everywhere(client, user, other_user):
 
     assert client.get(reverse("images:detail", args=[image.pk])).status_code == 404
     assert client.get(reverse("images:original-file", args=[image.pk])).status_code == 404
-    api = client.get(reverse("images:api-detail", args=[image.pk]))
-    assert (api.status_code, api.json()) == (404, {"error": "Unknown image."})
-    status = client.get(reverse("images:gallery-status")).json()
-    assert status["images"] == []
+    api = client.get(reverse("api-v1:image-get", args=[image.pk]))
+    assert api.status_code == 404
+    assert api.json()["error"]["code"] == "not_found"
+    assert client.delete(reverse("api-v1:image-delete", args=[image.pk])).status_code == 404
+    assert client.get(UPLOAD_URL).json()["items"] == []
+    batch = client.get(reverse("api-v1:batch-get", args=[image.batch_id or 1]))
+    assert batch.status_code == 404
+    assert Image.objects.filter(pk=image.pk).exists()
 
 
 @pytest.mark.django_db(transaction=True)
@@ -175,7 +221,7 @@ def test_an_upload_while_the_broker_is_down_is_kept_and_the_sweep_starts_it(
     client.force_login(user)
 
     # when: the broker is down as the photo comes in
-    response = client.post(reverse("images:api-create"), {"file": upload(picture())})
+    response = client.post(UPLOAD_URL, {"file": upload(picture())})
 
     # then: saved, and the answer says it starts later
     assert response.status_code == 202
@@ -191,7 +237,7 @@ def test_an_upload_while_the_broker_is_down_is_kept_and_the_sweep_starts_it(
 
     # then: processed, under the task id the upload answered with
     ready = wait_for(lambda: Image.objects.filter(pk=image.pk, status="ready").first())
-    assert ready.task_id == response.json()["task_id"]
+    assert ready.task_id == response.json()["images"][0]["task_id"]
 
 
 def test_gallery_and_detail_pages_render_for_the_owner(client, user):
@@ -220,5 +266,24 @@ def test_gallery_shows_the_latest_batch(client, user):
 
 
 def test_pages_need_login(client):
-    for name in ("images:gallery", "images:upload", "images:gallery-status"):
+    for name in ("images:gallery", "images:upload"):
         assert client.get(reverse(name)).status_code == 302
+
+
+def test_the_gallery_is_paginated_with_a_next_link(client, user, monkeypatch):
+    monkeypatch.setattr("images.views.GALLERY_PAGE_SIZE", 2)
+    for name in ("a.jpg", "b.jpg", "c.jpg"):
+        services.images_upload(owner=user, uploads=[upload(picture(size=(8, 8)), name=name)])
+    client.force_login(user)
+
+    first = client.get(reverse("images:gallery"))
+    second = client.get(reverse("images:gallery"), {"page": "2"})
+    odd = client.get(reverse("images:gallery"), {"page": "\u00b2"})
+
+    assert [image.original_name for image in first.context["images"]] == ["c.jpg", "b.jpg"]
+    assert 'href="?page=2" rel="next"' in first.content.decode()
+    assert 'data-list-url="/api/v1/images/"' in first.content.decode()
+    assert [image.original_name for image in second.context["images"]] == ["a.jpg"]
+    assert 'rel="next"' not in second.content.decode()
+    assert odd.status_code == 200
+    assert odd.context["page"].number == 1

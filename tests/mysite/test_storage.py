@@ -40,9 +40,9 @@ def stored(request, settings, tmp_path) -> Media:
 
 def ready_image(client, user) -> Image:
     client.force_login(user)
-    response = client.post(reverse("images:api-create"), {"file": upload(picture(), "cat.jpg")})
+    response = client.post(reverse("api-v1:image-upload"), {"file": upload(picture(), "cat.jpg")})
     assert response.status_code == 202, response.content
-    image_id = response.json()["id"]
+    image_id = response.json()["images"][0]["id"]
     image = wait_for(
         lambda: Image.objects.filter(pk=image_id, status__in=["ready", "failed"]).first(),
         what="the image to be processed",
@@ -98,6 +98,7 @@ def test_downloads_may_redirect_to_a_short_lived_presigned_url(
     with urllib.request.urlopen(response["Location"]) as download:  # noqa: S310  (loopback)
         assert download.read() == Media().read(image.original.name)
         assert download.headers["Content-Disposition"] == 'attachment; filename="cat.jpg"'
+        assert download.headers["Content-Type"] == "image/jpeg"  # what we read, not guessed
 
 
 def test_deleting_an_image_deletes_its_files_after_the_commit(client, user, celery_worker, stored):
@@ -117,6 +118,19 @@ def test_deleting_an_image_deletes_its_files_after_the_commit(client, user, cele
     image.delete()
 
     # then
+    assert stored.names() == []
+
+
+def test_deleting_an_image_through_the_api_deletes_its_files(client, user, celery_worker, stored):
+    # given
+    image = ready_image(client, user)
+    assert len(stored.names()) == 5
+
+    # when
+    response = client.delete(reverse("api-v1:image-delete", args=[image.pk]))
+
+    # then
+    assert response.status_code == 204
     assert stored.names() == []
 
 
@@ -157,14 +171,14 @@ def test_a_broken_bucket_refuses_uploads_with_503_and_keeps_nothing(
     client.force_login(user)
 
     # when
-    api = client.post(reverse("images:api-create"), {"file": upload(picture(), "a.jpg")})
+    api = client.post(reverse("api-v1:image-upload"), {"file": upload(picture(), "a.jpg")})
     page = client.post(
         reverse("images:upload"), {"files": [upload(picture(), "b.jpg")]}, HTTP_ACCEPT="text/html"
     )
 
     # then: a clear 503, no row and no file
     assert api.status_code == 503
-    assert api.json() == {"error": STORAGE_MESSAGE}
+    assert api.json()["error"]["message"] == STORAGE_MESSAGE
     assert page.status_code == 503
     assert b"File storage is unavailable right now." in page.content
     assert Image.objects.count() == 0

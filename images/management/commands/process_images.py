@@ -2,7 +2,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from images import services
 from images.models import Image, ImageBatch
-from mysite.commands import timeout_argument, wait_with_progress
+from mysite.commands import object_id, timeout_argument, wait_with_progress
 
 
 class Command(BaseCommand):
@@ -12,7 +12,7 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("ids", nargs="*", type=int, help="image ids")
+        parser.add_argument("ids", nargs="*", type=object_id, help="image ids")
         parser.add_argument("--all", action="store_true", help="every image, to redo renditions")
         parser.add_argument("--wait", action="store_true", help="show progress until done")
         timeout_argument(parser)

@@ -1,4 +1,6 @@
-// Gallery: follow each picture's status and the latest batch without a reload.
+// Gallery: follow the pictures still processing, and the latest batch, without a reload.
+// Both through the API (/api/v1/images/, the session's cookie): only the tiles on
+// this page that are not final are asked for, and the batch until it has finished.
 (function () {
   "use strict";
   const gallery = document.getElementById("gallery");
@@ -6,6 +8,14 @@
   const progress = document.getElementById("batch-progress");
   const batchText = document.getElementById("batch-text");
   const FINAL = new Set(["ready", "failed"]);
+  const HEADERS = { headers: { Accept: "application/json" } };
+
+  function waitingIds() {
+    const tiles = gallery.querySelectorAll("[data-image-id]");
+    return Array.from(tiles)
+      .filter((tile) => !FINAL.has(tile.dataset.status))
+      .map((tile) => tile.dataset.imageId);
+  }
 
   function updateTile(image) {
     const tile = gallery.querySelector('[data-image-id="' + image.id + '"]');
@@ -27,29 +37,39 @@
   }
 
   function updateBatch(batch) {
-    if (!batch) return;
     batchBox.hidden = false;
+    batchBox.dataset.finished = String(batch.finished);
     progress.max = batch.total;
     progress.value = batch.done + batch.failed;
     batchText.textContent = batch.done + " done, " + batch.failed + " failed of " + batch.total;
   }
 
+  function batchOpen() {
+    return Boolean(batchBox.dataset.batchUrl) && batchBox.dataset.finished !== "true";
+  }
+
+  async function pollImages(ids) {
+    const query = new URLSearchParams({ limit: String(ids.length) });
+    ids.forEach((id) => query.append("id", id));
+    const response = await fetch(gallery.dataset.listUrl + "?" + query, HEADERS);
+    if (response.ok) (await response.json()).items.forEach(updateTile);
+  }
+
+  async function pollBatch() {
+    const response = await fetch(batchBox.dataset.batchUrl, HEADERS);
+    if (response.ok) updateBatch(await response.json());
+  }
+
   async function poll() {
+    const ids = waitingIds();
+    if (!ids.length && !batchOpen()) return;
     try {
-      const response = await fetch(gallery.dataset.statusUrl, { headers: { Accept: "application/json" } });
-      if (response.ok) {
-        const body = await response.json();
-        body.images.forEach(updateTile);
-        updateBatch(body.batch);
-        const waiting = body.images.some((image) => !FINAL.has(image.status));
-        const batchOpen = body.batch && !body.batch.finished;
-        if (!waiting && !batchOpen) return;
-      }
+      if (ids.length) await pollImages(ids);
+      if (batchOpen()) await pollBatch();
     } catch (err) {
       // Offline for a moment: try again.
     }
     setTimeout(poll, 1000);
   }
-  const pending = gallery.querySelector('[data-status="pending"], [data-status="processing"]');
-  if (pending) poll();
+  poll();
 })();
