@@ -67,9 +67,9 @@ def error_response(
     return JsonResponse(error_body(status, message, code=code, fields=fields), status=status)
 
 
-# Answers any operation may give: bad input, no or a revoked token, too many
-# requests, the queue or storage down. ``responses()`` adds them to each.
-COMMON = (400, 401, 429, 503)
+# Answers any operation may give: bad input, no or a revoked token, a body too
+# large, too many requests, the queue or storage down. ``responses()`` adds them.
+COMMON = (400, 401, 413, 429, 503)
 
 
 def responses(ok: dict, *errors: int) -> dict:

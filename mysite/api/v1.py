@@ -7,7 +7,13 @@ is a bug and a 500 (whose body ``mysite.views.server_error`` makes JSON too).
 
 import logging
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import (
+    PermissionDenied,
+    RequestDataTooBig,
+    SuspiciousOperation,
+    TooManyFieldsSent,
+    TooManyFilesSent,
+)
 from django.http import Http404
 from django.http.multipartparser import MultiPartParserError
 from kombu.exceptions import OperationalError
@@ -92,6 +98,18 @@ def _not_found(request, exc):
 @api.exception_handler(MultiPartParserError)
 def _unreadable_body(request, exc):
     return _error(request, 400, f"The multipart body could not be read: {exc}.")
+
+
+@api.exception_handler(RequestDataTooBig)
+@api.exception_handler(TooManyFieldsSent)
+@api.exception_handler(TooManyFilesSent)
+def _too_large(request, exc):
+    return _error(request, 413, f"The request is too large: {exc}")
+
+
+@api.exception_handler(SuspiciousOperation)
+def _suspicious(request, exc):
+    return _error(request, 400, "The request could not be read.")
 
 
 @api.exception_handler(PermissionDenied)

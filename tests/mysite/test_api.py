@@ -309,3 +309,18 @@ def test_schema_documents_every_operation_with_its_errors(client):
         assert operation.get("security"), (path, method)
     schemes = schema["components"]["securitySchemes"]
     assert {scheme["type"] for scheme in schemes.values()} >= {"http", "apiKey"}
+
+
+def test_a_body_over_the_upload_limit_is_a_json_413(client, user, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    client.force_login(user)
+
+    response = client.post(
+        reverse("api-v1:task-demo"),
+        json.dumps({"seconds": 1, "padding": "x" * 2000}),
+        content_type="application/json",
+    )
+
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "too_large"
+    assert UserTask.objects.count() == 0
