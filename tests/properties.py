@@ -4,11 +4,19 @@ Every run is bounded and the same: a fixed number of examples, derandomized,
 no example database written.
 """
 
-from hypothesis import event, settings
+from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 
-BOUNDED = settings(max_examples=150, deadline=None, derandomize=True, database=None)
-FEW = settings(max_examples=60, deadline=None, derandomize=True, database=None)  # commands
+# Parsers: cheap, so many examples. Commands: a few seconds each; they share a
+# test's database, so function-scoped fixtures are fine (nothing to reset).
+BOUNDED = settings(max_examples=300, deadline=None, derandomize=True, database=None)
+FEW = settings(
+    max_examples=60,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 
 
 def refusal(call, error: type[Exception]) -> str | None:

@@ -5,7 +5,7 @@ import io
 import pytest
 from django.core.management import CommandError, call_command
 from django.urls import reverse
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image as PILImage
 
@@ -14,6 +14,7 @@ from images.models import Image, ImageBatch
 from mysite.tokens import token_create, token_revoke
 from tests.conftest import wait_for
 from tests.factories import picture, upload
+from tests.properties import FEW
 
 URL = "/api/v1/images/"
 
@@ -220,12 +221,7 @@ ARGUMENT = st.one_of(
 
 
 @pytest.mark.django_db
-@settings(
-    max_examples=150,
-    deadline=None,
-    derandomize=True,
-    suppress_health_check=[HealthCheck.function_scoped_fixture],
-)
+@FEW
 @given(arguments=st.lists(ARGUMENT, max_size=4))
 def test_process_images_arguments_give_a_result_or_a_command_error(arguments, capsys):
     # with no images stored: every accepted call says there is nothing to do

@@ -12,7 +12,7 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 from django_celery_results.models import TaskResult
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from images.models import ImageBatch
@@ -21,6 +21,7 @@ from mysite.models import ApiToken, UserTask
 from notifications.models import Broadcast
 from payments.models import Payment
 from reports.models import Report
+from tests.properties import FEW
 
 pytestmark = pytest.mark.django_db
 
@@ -33,14 +34,6 @@ WAITING_COMMANDS = {  # each with arguments that would queue work, and what it w
     "import_payments": (["/dev/null", "--wait"], Payment),
     "broadcast": (["hi", "--audience", "all", "--channel", "in_app"], Broadcast),
 }
-# A few seconds each, the same examples every run.
-BOUNDED = settings(
-    max_examples=60,
-    deadline=None,
-    derandomize=True,
-    database=None,  # the same examples every run: nothing to remember
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
 # Strings that broke commands before: NUL (PostgreSQL refuses it), past a
 # column's length, digits of other scripts, control characters.
 HOSTILE = st.sampled_from(["a\x00b", "\x00", "x" * 151, "y" * 300, "٣", "²", "bell\x07", " "])
@@ -80,7 +73,7 @@ def test_a_bad_timeout_given_as_a_keyword_is_refused_too(timeout):
         wait_with_progress(StringIO(), lambda: (None, True), timeout=timeout, what="report")
 
 
-@BOUNDED
+@FEW
 @given(raw=st.one_of(st.text(max_size=30), WORDS, st.floats(), st.integers()))
 def test_timeout_parsing_gives_seconds_or_a_clear_refusal(raw):
     try:
@@ -101,13 +94,13 @@ def run(command: str, *arguments, **options) -> str | None:
     return out.getvalue()
 
 
-@BOUNDED
+@FEW
 @given(arguments=st.lists(WORDS, max_size=4))
 def test_prune_results_arguments(db, arguments):
     run("prune_results", "--dry-run", *arguments)
 
 
-@BOUNDED
+@FEW
 @given(days=st.one_of(WORDS, st.integers(), st.just("٣")))
 def test_prune_results_days(db, days):
     out = run("prune_results", "--dry-run", "--older-than-days", str(days))
@@ -118,21 +111,21 @@ def test_prune_results_days(db, days):
         assert out is None
 
 
-@BOUNDED
+@FEW
 @given(arguments=st.lists(WORDS, max_size=3))
 def test_setup_schedules_arguments(db, arguments):
     out = run("setup_schedules", *arguments)
     assert (out is None) == bool(arguments)  # it takes none
 
 
-@BOUNDED
+@FEW
 @given(arguments=st.lists(WORDS, max_size=3))
 def test_beat_status_arguments(db, settings, tmp_path, arguments):
     settings.BEAT_HEARTBEAT_FILE = tmp_path / "none.heartbeat"
     assert run("beat_status", *arguments) is None  # no beat runs here, or a bad argument
 
 
-@BOUNDED
+@FEW
 @given(arguments=st.lists(WORDS, max_size=3))
 def test_storage_check_arguments(media, arguments):
     out = run("storage_check", *arguments)
@@ -140,7 +133,7 @@ def test_storage_check_arguments(media, arguments):
         assert out.startswith("Media storage works")
 
 
-@BOUNDED
+@FEW
 @given(username=st.one_of(st.text(max_size=200), HOSTILE), password=st.text(max_size=40))
 def test_demo_user_arguments(db, settings, username, password):
     settings.DEBUG = True
@@ -149,7 +142,7 @@ def test_demo_user_arguments(db, settings, username, password):
         assert out == f"Demo login: {username} / {password}\n"
 
 
-@BOUNDED
+@FEW
 @given(
     username=st.one_of(st.text(max_size=200), HOSTILE, st.just("alice")),
     name=st.one_of(st.text(max_size=150), HOSTILE),

@@ -3,10 +3,11 @@ import io
 
 import pytest
 from django.core.management.base import CommandError, OutputWrapper
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from mysite.commands import object_id, wait_with_progress
+from tests.properties import BOUNDED
 
 
 def test_prints_each_new_line_once_and_returns_the_last():
@@ -62,7 +63,7 @@ def test_object_id_takes_ascii_digits_up_to_the_bigint():
 
 
 @given(st.text(max_size=30))
-@settings(max_examples=300, deadline=None, derandomize=True)
+@BOUNDED
 def test_object_id_gives_an_id_or_an_argument_error(value):
     try:
         parsed = object_id(value)

@@ -108,11 +108,11 @@ def test_a_request_is_counted_by_route_name_and_status(client):
 
     # when
     assert client.get("/healthz/").status_code == 200
-    assert client.get("/api/tasks/not-a-uuid/").status_code == 401  # anonymous
+    assert client.get("/api/v1/tasks/not-a-uuid").status_code == 401  # anonymous
 
     # then
     after = scrape(client)
-    for view, status in (("healthz", "200"), ("task-status", "401")):
+    for view, status in (("healthz", "200"), ("api-v1:task-get", "401")):
         labels = {"method": "GET", "view": view, "status": status}
         assert value(after, "mysite_http_requests_total", **labels) == (
             value(before, "mysite_http_requests_total", **labels) + 1

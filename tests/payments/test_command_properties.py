@@ -11,19 +11,14 @@ import uuid
 
 import pytest
 from django.core.management import CommandError, call_command
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from payments.models import Payment
+from tests.properties import FEW as BOUNDED
 
 pytestmark = pytest.mark.django_db
 
-BOUNDED = settings(
-    max_examples=60,
-    deadline=None,
-    derandomize=True,
-    suppress_health_check=[HealthCheck.function_scoped_fixture],
-)
 NEAR_NUMBERS = st.text(alphabet="0123456789.-+eE ٣²_x", min_size=1, max_size=30)
 # argparse reads a leading "-" as an option: those are its errors, not ours.
 ARGUMENT = st.one_of(NEAR_NUMBERS, st.text(min_size=1, max_size=40)).filter(

@@ -4,13 +4,12 @@ a value in range or ``PaymentRejected``, never another exception (issue 14)."""
 from decimal import Decimal
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from payments import services
 from payments.services import MAX_AMOUNT, PaymentRejected
-
-BOUNDED = settings(max_examples=300, deadline=None, derandomize=True)
+from tests.properties import BOUNDED
 
 # Text near the grammar (digits, dots, signs, exponents, other scripts' digits),
 # and anything at all.
