@@ -6,10 +6,15 @@ import pytest
 from celery import states
 from django.urls import reverse
 from django.utils import timezone
+from hypothesis import given
+from hypothesis import strategies as st
 
+from mysite.api.errors import ApiError
+from mysite.api.tasks import task_id_normal
 from mysite.celery import app as celery_app
 from mysite.models import UserTask
 from tests.conftest import wait_for
+from tests.properties import BOUNDED
 
 pytestmark = pytest.mark.django_db
 
@@ -324,3 +329,25 @@ def test_a_body_over_the_upload_limit_is_a_json_413(client, user, settings):
     assert response.status_code == 413
     assert response.json()["error"]["code"] == "too_large"
     assert UserTask.objects.count() == 0
+
+
+@BOUNDED
+@given(
+    st.one_of(
+        st.uuids().map(str),
+        st.uuids().map(lambda value: str(value).upper()),
+        st.uuids().map(lambda value: value.hex),
+        st.text(max_size=60),
+    )
+)
+def test_a_task_id_is_one_uuid_in_one_spelling_or_a_404(value):
+    try:
+        normal = task_id_normal(value)
+    except ApiError as exc:
+        refusal = exc
+    else:
+        assert normal == str(uuid.UUID(normal))  # lower case, with hyphens
+        assert normal.replace("-", "") == value.replace("-", "").strip("{}").lower()
+        return
+    assert refusal.status == 404
+    assert refusal.message == "Unknown task."

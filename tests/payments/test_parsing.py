@@ -118,3 +118,21 @@ def test_every_value_is_an_account_number_in_range_or_refused(value):
 def test_account_numbers_round_trip(number):
     assert services.account_number(str(number)) == number
     assert services.account_number(number) == number
+
+
+KEY_ALPHABET = "abcXYZ019._:-/ \x00é٣"
+
+
+@BOUNDED
+@given(st.one_of(st.text(alphabet=KEY_ALPHABET, max_size=80), st.text(max_size=80), st.none()))
+def test_every_value_is_an_idempotency_key_or_refused(value):
+    key = outcome(services.key_check, value)
+
+    if isinstance(key, str):
+        assert key == value
+        assert 1 <= len(key) <= 64
+        assert key.isascii()
+        assert key[0].isalnum()
+    else:
+        assert isinstance(key, PaymentRejected)
+        assert "idempotency key" in str(key)
