@@ -88,3 +88,56 @@ class Report(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("reports:detail", args=[self.pk])
+
+
+class RollupState(models.Model):
+    """One row: the time zone the daily rollups were built in (their days are its days).
+
+    The PostgreSQL triggers read it to put a changed order on its local day;
+    reports use the rollups only while it equals TIME_ZONE, and the next
+    roll-up after a change of TIME_ZONE rebuilds (``reports.rollups``).
+    """
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    time_zone = models.CharField(max_length=64)
+    updated_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"Rollups in {self.time_zone}"
+
+
+class RolledDay(models.Model):
+    """A complete local day whose paid sales are in DailySales; reports read it there."""
+
+    day = models.DateField(primary_key=True)
+    rolled_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"Rolled up {self.day}"
+
+
+class DailySales(models.Model):
+    """Paid sales of one rolled-up local day and channel, kept exact by triggers on Order."""
+
+    # The rolled day, as a relation so one query reads the days and their
+    # rows together; no database constraint (the SQLite triggers un-roll a
+    # day by deleting its RolledDay, leaving rows no read joins).
+    day = models.ForeignKey(
+        RolledDay,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,  # the unique (day, channel) index serves
+        db_column="day",
+        related_name="sales",
+    )
+    channel = models.CharField(max_length=20, choices=Order.Channel.choices)
+    sales = models.DecimalField(max_digits=18, decimal_places=2)
+    orders = models.BigIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["day", "channel"], name="one_rollup_per_day_channel")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day_id} {self.channel}: {self.sales} ({self.orders} orders)"

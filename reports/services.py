@@ -12,8 +12,7 @@ import pandas as pd
 from celery.schedules import crontab
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, Sum
-from django.db.models.functions import Now, TruncDate
+from django.db.models.functions import Now
 from django.utils import timezone
 
 from mysite.enqueue import enqueue
@@ -21,7 +20,8 @@ from mysite.storage import file_replace
 from notifications.models import Channel
 from notifications.services import NotificationRejected, notification_send
 from reports import charts
-from reports.models import Order, Report
+from reports.models import Report
+from reports.rollups import sales_rows
 
 logger = logging.getLogger(__name__)
 
@@ -179,35 +179,28 @@ def report_prepare(*, period: str, start: str | None, end: str | None, task_id: 
     return report
 
 
-def sales_aggregates(*, start: date, end: date) -> Aggregates:
+def sales_aggregates(*, start: date, end: date, rollups: bool = True) -> Aggregates:
     """Paid orders from ``start`` to ``end`` (inclusive), summed per local day and channel.
 
     Days begin at midnight in TIME_ZONE, so a daylight-saving day has 23 or 25
-    hours. The database does the summing in one pass; what comes back is one
-    row per day and channel, whatever the number of orders.
+    hours. Complete days that are rolled up are read from the daily rollups,
+    the others (today, days not rolled up) with one grouped query on the
+    orders (``reports.rollups``); ``rollups=False``: everything live. What
+    comes back is one row per day and channel, whatever the number of orders.
     """
-    zone = timezone.get_default_timezone()
-    begins = datetime.combine(start, datetime.min.time(), tzinfo=zone)
-    ends = datetime.combine(end + timedelta(days=1), datetime.min.time(), tzinfo=zone)
-    rows = (
-        Order.objects.filter(status=Order.Status.PAID, created_at__gte=begins, created_at__lt=ends)
-        .annotate(day=TruncDate("created_at", tzinfo=zone))
-        .values("day", "channel")
-        .annotate(sales=Sum("amount"), orders=Count("id"))
-        .order_by()
-    )
-    # One scan, grouped by day and channel (at most 366 x channels rows); the
-    # per-day and per-channel totals are exact Decimal sums of those.
+    rows = sales_rows(start, end, rollups=rollups)
+    # Rows per day and channel (at most 366 x channels); the per-day and
+    # per-channel totals are exact Decimal sums of those.
     daily: dict[date, dict] = {}
     by_channel: dict[str, dict] = {}
     for row in rows:
         for key, groups, label in (
-            (row["day"], daily, "day"),
-            (row["channel"], by_channel, "channel"),
+            (row.day, daily, "day"),
+            (row.channel, by_channel, "channel"),
         ):
             group = groups.setdefault(key, {label: key, "sales": Decimal(0), "orders": 0})
-            group["sales"] += row["sales"]
-            group["orders"] += row["orders"]
+            group["sales"] += row.sales
+            group["orders"] += row.orders
     return Aggregates(
         daily=[daily[day] for day in sorted(daily)],
         by_channel=[by_channel[channel] for channel in sorted(by_channel)],
@@ -401,6 +394,14 @@ def _crontab_last_slot(schedule: crontab, *, before: datetime) -> datetime | Non
 # in TIME_ZONE. The report tasks take only their period: each run computes the
 # previous complete period itself.
 SCHEDULES = [
+    {
+        # Yesterday into the daily rollups, before the reports below read it
+        # (reports.rollups); after a change of TIME_ZONE, every day again.
+        "name": "Roll up daily sales",
+        "task": "reports.tasks.rollup_sales",
+        "kwargs": {},
+        "crontab": {"minute": "15", "hour": "0"},
+    },
     {
         "name": "Daily sales report",
         "task": "reports.tasks.generate_sales_report",

@@ -9,7 +9,7 @@ from django.db.models import Q
 
 from mysite.storage import StorageUnavailable
 from mysite.taskbase import ProjectTask, WorkRow
-from reports import services
+from reports import rollups, services
 from reports.models import Report
 
 
@@ -53,3 +53,10 @@ def generate_sales_report(
 def catch_up_reports() -> dict:
     """Periodic: queue the scheduled reports beat did not send (beat down, a DST gap)."""
     return {"queued": [report.pk for report in services.reports_catch_up()]}
+
+
+@shared_task(time_limit=60 * 60, soft_time_limit=55 * 60)
+def rollup_sales() -> dict:
+    """Nightly: roll up the days not rolled up yet (yesterday); all of them after a
+    change of TIME_ZONE. The daily report, an hour later, reads its day from there."""
+    return {"days": rollups.rollup_missing()}

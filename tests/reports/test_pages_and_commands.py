@@ -227,7 +227,7 @@ def test_setup_schedules_is_idempotent_and_keeps_staff_edits(capsys, settings):
     call_command("setup_schedules")
 
     out = capsys.readouterr().out
-    assert out.count("created") == len(SCHEDULES) == 7
+    assert out.count("created") == len(SCHEDULES) == 8
     assert out.count("exists") == len(SCHEDULES)
     assert PeriodicTask.objects.filter(name__endswith="report").count() == 3
     daily.refresh_from_db()
