@@ -10,6 +10,7 @@ local day (zoneinfo), never from the rollups themselves.
 import io
 import json
 import re
+import threading
 from collections import defaultdict
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
@@ -26,7 +27,7 @@ from mysite.enqueue import enqueue
 from reports import rollups, services
 from reports.models import DailySales, Order, RolledDay, RollupState
 from reports.tasks import rollup_sales
-from tests.conftest import wait_for_success
+from tests.conftest import require, wait_for, wait_for_success, waiting_for_a_lock
 from tests.properties import FEW
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -262,6 +263,55 @@ def test_truncate_empties_the_rolled_days():
 
     assert YESTERDAY in rolled_days()
     assert_reports_exact(TODAY - timedelta(days=20), TODAY)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_order_written_during_a_roll_up_waits_for_it_and_is_counted(monkeypatch):
+    """The roll-up has summed yesterday but not committed; an order for
+    yesterday written then waits for it (SHARE lock), and its trigger, which
+    then sees the rolled day, adds it. Without the lock it would be lost."""
+    require(connection.vendor == "postgresql", "concurrent writers need PostgreSQL")
+    orders_create([{"created_at": local(YESTERDAY, 600), "amount": Decimal(1), "channel": "web"}])
+    summed, release = threading.Event(), threading.Event()
+    live_rows = rollups.live_rows
+
+    def live_rows_then_wait(runs):
+        rows = live_rows(runs)
+        if threading.current_thread().name == "roll-up":
+            summed.set()
+            release.wait(timeout=30)
+        return rows
+
+    monkeypatch.setattr(rollups, "live_rows", live_rows_then_wait)
+
+    def run(call):
+        def target():
+            try:
+                call()
+            finally:
+                connection.close()
+
+        return target
+
+    roll_up = threading.Thread(
+        target=run(lambda: rollups.rollup_days(YESTERDAY, YESTERDAY)), name="roll-up"
+    )
+    late = {"created_at": local(YESTERDAY, 700), "amount": Decimal("2.00"), "channel": "web"}
+    writer = threading.Thread(target=run(lambda: orders_create([late])), name="writer")
+    roll_up.start()
+    try:
+        assert summed.wait(timeout=10)
+        writer.start()
+        wait_for(waiting_for_a_lock, timeout=10, what="the writer to wait for the roll-up")
+    finally:
+        release.set()
+        roll_up.join()
+        if writer.ident is not None:
+            writer.join()
+
+    row = DailySales.objects.get(day=YESTERDAY)
+    assert (row.sales, row.orders) == (Decimal("3.00"), 2)
+    assert_reports_exact(YESTERDAY, YESTERDAY)
 
 
 # --- days ----------------------------------------------------------------------------
