@@ -63,6 +63,7 @@ import django  # noqa: E402
 
 django.setup()
 
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.utils import timezone  # noqa: E402
@@ -146,6 +147,59 @@ def rebuild(times: int) -> list[float]:
         f"max {max(seconds):.2f} s of {times}"
     )
     return seconds
+
+
+def write_cost(rounds: int, *, inserts: int = 1000, copied: int = 50_000) -> dict:
+    """What the rollup triggers cost writers, triggers on against off, interleaved.
+
+    Single-row ORM inserts of today's orders (the ordinary stream: no rollup
+    row changes) and one COPY of ``copied`` orders into rolled-up days (a late
+    bulk load: the trigger adds them to the rollups). All in one transaction
+    that is rolled back, so the table is left as it was.
+    """
+    from django.db import transaction
+
+    from reports.management.commands.seed_orders import Command as Seed
+
+    seed = Seed()
+    rng = np.random.default_rng(SEED)
+    now = timezone.now()
+    times: dict[str, list[float]] = {
+        f"{what}, triggers {state}": [] for what in ("insert", "COPY") for state in ("on", "off")
+    }
+    with transaction.atomic():
+        for _ in range(rounds):
+            for state in ("on", "off"):
+                with connection.cursor() as cursor:
+                    action = "ENABLE" if state == "on" else "DISABLE"
+                    cursor.execute(f"ALTER TABLE {TABLE} {action} TRIGGER USER")
+                started = time.perf_counter()
+                for n in range(inserts):
+                    Order.objects.create(
+                        created_at=now, amount="9.99", channel="web", customer_ref=f"W{n}"
+                    )
+                times[f"insert, triggers {state}"].append((time.perf_counter() - started) / inserts)
+                rows = seed._rows(rng, copied, now, (3 * 86400.0, 30 * 86400.0))
+                started = time.perf_counter()
+                seed._copy(rows)
+                times[f"COPY, triggers {state}"].append(time.perf_counter() - started)
+        with connection.cursor() as cursor:
+            cursor.execute(f"ALTER TABLE {TABLE} ENABLE TRIGGER USER")
+        transaction.set_rollback(True)
+    medians = {name: statistics.median(values) for name, values in times.items()}
+    print(f"\nWhat the triggers cost writers (median of {rounds}, on/off interleaved):")
+    for what, unit, scale in (("insert", "ms per insert", 1000), ("COPY", f"s per {copied:,}", 1)):
+        on, off = medians[f"{what}, triggers on"], medians[f"{what}, triggers off"]
+        spread = " / ".join(
+            f"{min(times[f'{what}, triggers {state}']) * scale:.3f}-"
+            f"{max(times[f'{what}, triggers {state}']) * scale:.3f}"
+            for state in ("on", "off")
+        )
+        print(
+            f"  {what:<7} on {on * scale:.3f}, off {off * scale:.3f} {unit}: "
+            f"{on / off:.2f}x (spread on / off: {spread})"
+        )
+    return medians
 
 
 def day_bounds(start: date, end: date) -> tuple[datetime, datetime]:
@@ -366,6 +420,9 @@ def main() -> None:
     parser.add_argument("--orders", type=int, default=1_000_000, help="orders in the table")
     parser.add_argument("--repeat", type=int, default=5, help="timed runs; medians are reported")
     parser.add_argument("--rebuilds", type=int, default=1, help="timed full rebuilds")
+    parser.add_argument(
+        "--write-rounds", type=int, default=3, help="rounds of the trigger cost (0: skip)"
+    )
     options = parser.parse_args()
     if options.orders < 1 or options.repeat < 1 or options.rebuilds < 1:
         parser.error("--orders, --repeat and --rebuilds must be at least 1")
@@ -377,6 +434,8 @@ def main() -> None:
         raise SystemExit(f"Needs PostgreSQL (the bare SQL floor), not {connection.vendor}.")
     ensure_orders(options.orders)
     rebuild_seconds = rebuild(options.rebuilds)
+    if options.write_rounds:
+        write_cost(options.write_rounds)
 
     yesterday = timezone.localdate() - timedelta(days=1)
     periods = {
