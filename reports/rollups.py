@@ -27,10 +27,11 @@ created by migration ``reports.0002_rollups``.
   Those days are read live until the next roll-up (nightly) rolls them again:
   exact, and simple, for the embedded database of development.
 
-A roll-up holds a SHARE lock on the orders table while it recomputes its days
-(in chunks of ``CHUNK_DAYS``): writers wait for it, so no order can commit
-between the aggregate and the rollup rows without its trigger seeing the
-rolled day. Readers are not blocked.
+A roll-up holds a SHARE ROW EXCLUSIVE lock on the orders table while it
+recomputes its days (in chunks of ``CHUNK_DAYS``): writers wait for it, so no
+order can commit between the aggregate and the rollup rows without its
+trigger seeing the rolled day; a second roll-up waits too (the mode conflicts
+with itself). Readers are not blocked.
 
 The days are local days in TIME_ZONE as the roll-up found it, recorded in
 ``RollupState``; the triggers use that zone. While it differs from TIME_ZONE,
@@ -53,7 +54,7 @@ from reports.models import DailySales, Order, RolledDay, RollupState
 
 logger = logging.getLogger(__name__)
 
-CHUNK_DAYS = 31  # days recomputed per transaction (and per SHARE lock) by a roll-up
+CHUNK_DAYS = 31  # days recomputed per transaction (and per table lock) by a roll-up
 
 
 @dataclass(frozen=True)
@@ -145,10 +146,11 @@ def first_order_day() -> date | None:
 
 
 def _lock_orders() -> None:
-    """Writers wait until this transaction ends (their triggers then see its days)."""
+    """Writers and other roll-ups wait until this transaction ends (writers'
+    triggers then see its days); readers do not. SQLite: its write lock."""
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute(f"LOCK TABLE {Order._meta.db_table} IN SHARE MODE")
+            cursor.execute(f"LOCK TABLE {Order._meta.db_table} IN SHARE ROW EXCLUSIVE MODE")
 
 
 def _same_zone_or_reset() -> bool:

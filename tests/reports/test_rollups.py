@@ -268,7 +268,7 @@ def test_truncate_empties_the_rolled_days():
 @pytest.mark.django_db(transaction=True)
 def test_an_order_written_during_a_roll_up_waits_for_it_and_is_counted(monkeypatch):
     """The roll-up has summed yesterday but not committed; an order for
-    yesterday written then waits for it (SHARE lock), and its trigger, which
+    yesterday written then waits for it (its table lock), and its trigger, which
     then sees the rolled day, adds it. Without the lock it would be lost."""
     require(connection.vendor == "postgresql", "concurrent writers need PostgreSQL")
     orders_create([{"created_at": local(YESTERDAY, 600), "amount": Decimal(1), "channel": "web"}])
