@@ -6,7 +6,7 @@ Bounded (a fixed number of examples, derandomized) so they run in seconds in
 
 import io
 import re
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -15,7 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from reports import services
-from reports.models import Order, Report
+from reports.models import Order, Report, RolledDay
 from tests.properties import BOUNDED, FEW, option, refusal
 
 PERIODS = st.sampled_from(["daily", "weekly", "monthly", "custom"])
@@ -111,3 +111,22 @@ def test_seed_orders_arguments_seed_or_a_command_error(count, days, batch, seed)
         assert 1 <= Order.objects.count() - before <= 30
     else:
         assert Order.objects.count() == before
+
+
+RECENT = st.dates(min_value=date(2026, 1, 1), max_value=date(2027, 12, 31)).map(date.isoformat)
+
+
+@pytest.mark.django_db
+@FEW
+@given(option("from", st.one_of(RECENT, DATE_TEXT)), option("to", st.one_of(RECENT, DATE_TEXT)))
+def test_rollup_sales_arguments_roll_up_complete_days_or_a_command_error(first, last):
+    Order.objects.create(
+        created_at=timezone.now() - timedelta(days=5), amount=1, channel="web", customer_ref="C1"
+    )
+
+    def command():
+        call_command("rollup_sales", *first, *last, stdout=io.StringIO())
+
+    if refusal(command, CommandError) is None:
+        days = list(RolledDay.objects.values_list("day", flat=True))
+        assert all(services.EARLIEST_DATE <= day < timezone.localdate() for day in days)
