@@ -47,6 +47,7 @@ from mysite.celery import app as mysite_app  # noqa: E402
 from mysite.enqueue import enqueue  # noqa: E402
 
 WARM_UP = 50
+SENT_EVENT = mysite_app.conf.task_send_sent_event  # as configured
 client = redis.Redis.from_url(REDIS_URL)
 
 
@@ -58,6 +59,7 @@ class Scenario:
     send: Callable[[str], tuple[str | None, float]]  # run id -> (task id, sent at)
     stored_name: str | None = None  # task name whose SUCCESS rows mean "done"
     worker_env: dict | None = None
+    sent_event: bool = True  # our publisher sends task-sent events (CELERY_TASK_SEND_SENT_EVENT)
 
 
 @dataclass
@@ -131,6 +133,7 @@ def latencies(scenario: Scenario, run: str, sent_at: dict[str, float]) -> list[f
 
 def measure(scenario: Scenario, tasks_count: int, concurrency: int) -> Outcome:
     TaskResult.objects.filter(task_name__startswith="benchmarks.").delete()
+    mysite_app.conf.task_send_sent_event = scenario.sent_event and SENT_EVENT
     process, _ = start_worker(scenario, concurrency)
     try:
         warm = uuid.uuid4().hex
@@ -166,6 +169,13 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=2000, help="tasks per scenario")
     parser.add_argument("--concurrency", type=int, default=2, help="worker processes")
     parser.add_argument("--rounds", type=int, default=3, help="rounds; medians are reported")
+    parser.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="WORDS",
+        help="run only the scenarios whose label contains WORDS (repeatable; bare always runs)",
+    )
     options = parser.parse_args()
 
     subprocess.run(
@@ -190,12 +200,24 @@ def main() -> None:
             stored_name="benchmarks.noop",
         ),
         Scenario(
+            "ours, upsert, no task-sent event",
+            "mysite",
+            "default",
+            send_ours(tasks.noop),
+            stored_name="benchmarks.noop",
+            sent_event=False,
+        ),
+        Scenario(
             "ours, result not stored (domain row)",
             "mysite",
             "default",
             send_ours(tasks.noop_unstored),
         ),
     ]
+    if options.only:
+        scenarios = [scenarios[0]] + [
+            s for s in scenarios[1:] if any(words in s.label for words in options.only)
+        ]
     database = django.db.connection.vendor
     print(
         f"Task overhead: {options.tasks} no-op tasks per scenario, prefork worker "
@@ -213,18 +235,25 @@ def main() -> None:
             )
 
     header = (
-        f"{'scenario':<42}{'enqueue/s':>10}{'done/s':>9}{'p50 ms':>9}{'p95 ms':>9}{'vs bare':>9}"
+        f"{'scenario':<42}{'enqueue/s':>10}{'done/s':>9}{'p50 ms':>9}{'p95 ms':>9}"
+        f"{'vs bare':>9}{'per round':>14}"
     )
     print(header)
     print("-" * len(header))
-    baseline = statistics.median(o.done_rate for o in outcomes[scenarios[0].label])
+    bare_runs = outcomes[scenarios[0].label]
+    baseline = statistics.median(o.done_rate for o in bare_runs)
     for label, runs in outcomes.items():
         done_rate = statistics.median(o.done_rate for o in runs)
+        # Each round's ratio against that round's bare run: the spread.
+        ratios = sorted(o.done_rate / b.done_rate for o, b in zip(runs, bare_runs, strict=True))
         print(
             f"{label:<42}{statistics.median(o.enqueue_rate for o in runs):>10.0f}"
             f"{done_rate:>9.0f}{statistics.median(o.p50_ms for o in runs):>9.0f}"
             f"{statistics.median(o.p95_ms for o in runs):>9.0f}{done_rate / baseline:>8.2f}x"
+            f"{f'{ratios[0]:.2f}-{ratios[-1]:.2f}x':>14}"
         )
+    spread = [o.done_rate for o in bare_runs]
+    print(f"(bare Celery drained {min(spread):.0f}-{max(spread):.0f} tasks/s across the rounds)")
     client.flushdb()
     TaskResult.objects.filter(task_name__startswith="benchmarks.").delete()
 
