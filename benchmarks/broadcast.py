@@ -276,6 +276,36 @@ def one_task_each(count: int, timeout: float) -> Outcome:
 # --- the cost curve -------------------------------------------------------------
 
 
+def curve_show(runs: dict[int, list[Outcome]]) -> None:
+    """The table so far, and var/bench/broadcast.png."""
+    header = (
+        f"{'notifications':>14}{'tasks':>7}{'call s':>8}{'seconds':>9}{'notif/s':>9}"
+        f"{'s per 1,000':>13}{'spread':>17}{'failed':>8}"
+    )
+    print(header)
+    print("-" * len(header))
+    points = []
+    for count, outcomes in runs.items():
+        per_1000 = sorted(1000 * o.seconds / count for o in outcomes)
+        median = statistics.median(per_1000)
+        seconds = statistics.median(o.seconds for o in outcomes)
+        points.append((count, median))
+        print(
+            f"{count:>14,}{outcomes[0].tasks:>7}"
+            f"{statistics.median(o.call_seconds for o in outcomes):>8.1f}{seconds:>9.1f}"
+            f"{count / seconds:>9.0f}{median:>13.3f}"
+            f"{f'{per_1000[0]:.3f}-{per_1000[-1]:.3f}':>17}"
+            f"{sum(o.failed for o in outcomes):>8}"
+        )
+    curve(
+        "broadcast",
+        x_label="notifications",
+        y_label="s per 1,000",
+        series={"chunked (ours)": points},
+        title="In-app broadcast: seconds per 1,000 notifications",
+    )
+
+
 def cost_curve(sizes: list[int], rounds: int, options) -> None:
     """The chunked variant at each size, median of ``rounds``: seconds per 1,000."""
     since = timezone.now()
@@ -308,38 +338,13 @@ def cost_curve(sizes: list[int], rounds: int, options) -> None:
                 )
                 leftovers_delete(since)
                 vacuum()
+            curve_show(runs)  # after each size: a run stopped later keeps what it measured
     finally:
         process.terminate()
         process.wait(timeout=60)
         client.flushdb()
         leftovers_delete(since)
 
-    header = (
-        f"{'notifications':>14}{'tasks':>7}{'call s':>8}{'seconds':>9}{'notif/s':>9}"
-        f"{'s per 1,000':>13}{'spread':>17}{'failed':>8}"
-    )
-    print(header)
-    print("-" * len(header))
-    points = []
-    for count, outcomes in runs.items():
-        per_1000 = sorted(1000 * o.seconds / count for o in outcomes)
-        median = statistics.median(per_1000)
-        seconds = statistics.median(o.seconds for o in outcomes)
-        points.append((count, median))
-        print(
-            f"{count:>14,}{outcomes[0].tasks:>7}"
-            f"{statistics.median(o.call_seconds for o in outcomes):>8.1f}{seconds:>9.1f}"
-            f"{count / seconds:>9.0f}{median:>13.3f}"
-            f"{f'{per_1000[0]:.3f}-{per_1000[-1]:.3f}':>17}"
-            f"{sum(o.failed for o in outcomes):>8}"
-        )
-    curve(
-        "broadcast",
-        x_label="notifications",
-        y_label="s per 1,000",
-        series={"chunked (ours)": points},
-        title="In-app broadcast: seconds per 1,000 notifications",
-    )
     if any(o.failed for outcomes in runs.values() for o in outcomes):
         print(f"Some notifications failed; see the worker log {log}")
 
