@@ -26,6 +26,11 @@ is printed, never an error: this measures, it does not test.
 
     python benchmarks/broadcast.py [--notifications 100000] [--pool prefork --concurrency 2]
 
+The cost curve (ours only): ``--curve 10000 100000 1000000 [--rounds 3]`` runs
+the chunked variant at each size (ascending: the users are only ever added),
+median of the rounds, and prints seconds per 1,000 notifications (flat is the
+goal) as a table and ``var/bench/broadcast.png`` (benchmarks/curves.py).
+
 Needs PostgreSQL and Redis. DATABASE_URL defaults to a dedicated local database
 ``bench_broadcast`` (created if missing, then migrated), because an
 ``audience="all"`` broadcast reaches every active user: the script keeps exactly
@@ -36,6 +41,7 @@ number this script empties.
 
 import argparse
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -88,6 +94,7 @@ from django.db.models import Max  # noqa: E402
 from django.utils import timezone  # noqa: E402
 from django_celery_results.models import TaskResult  # noqa: E402
 
+from benchmarks.curves import curve  # noqa: E402
 from benchmarks.workers import worker_start  # noqa: E402
 from mysite.celery import app as celery_app  # noqa: E402
 from mysite.enqueue import enqueue  # noqa: E402
@@ -133,8 +140,12 @@ def users_prepare(count: int) -> None:
     missing = sorted(wanted - existing)
     if missing:
         print(f"Creating {len(missing)} benchmark users...", flush=True)
+    for start in range(0, len(missing), 50_000):  # bulk_create holds its objects: a slice at a time
         User.objects.bulk_create(
-            (User(username=name, password="!", is_active=True) for name in missing),  # noqa: S106  (unusable)
+            (
+                User(username=name, password="!", is_active=True)  # noqa: S106  (unusable)
+                for name in missing[start : start + 50_000]
+            ),
             batch_size=5000,
         )
     bench.filter(is_active=False).update(is_active=True)
@@ -262,6 +273,82 @@ def one_task_each(count: int, timeout: float) -> Outcome:
     )
 
 
+# --- the cost curve -------------------------------------------------------------
+
+
+def curve_show(runs: dict[int, list[Outcome]]) -> None:
+    """The table so far, and var/bench/broadcast.png."""
+    header = (
+        f"{'notifications':>14}{'tasks':>7}{'call s':>8}{'seconds':>9}{'notif/s':>9}"
+        f"{'s per 1,000':>13}{'spread':>17}{'failed':>8}"
+    )
+    print(header)
+    print("-" * len(header))
+    points = []
+    for count, outcomes in runs.items():
+        per_1000 = sorted(1000 * o.seconds / count for o in outcomes)
+        median = statistics.median(per_1000)
+        seconds = statistics.median(o.seconds for o in outcomes)
+        points.append((count, median))
+        print(
+            f"{count:>14,}{outcomes[0].tasks:>7}"
+            f"{statistics.median(o.call_seconds for o in outcomes):>8.1f}{seconds:>9.1f}"
+            f"{count / seconds:>9.0f}{median:>13.3f}"
+            f"{f'{per_1000[0]:.3f}-{per_1000[-1]:.3f}':>17}"
+            f"{sum(o.failed for o in outcomes):>8}"
+        )
+    curve(
+        "broadcast",
+        x_label="notifications",
+        y_label="s per 1,000",
+        series={"chunked (ours)": points},
+        title="In-app broadcast: seconds per 1,000 notifications",
+    )
+
+
+def cost_curve(sizes: list[int], rounds: int, options) -> None:
+    """The chunked variant at each size, median of ``rounds``: seconds per 1,000."""
+    since = timezone.now()
+    leftovers_delete()
+    print(
+        f"Broadcast cost curve: chunked (ours), {', '.join(f'{n:,}' for n in sizes)} in-app "
+        f"notifications, median of {rounds}; one {options.pool} worker x{options.concurrency}",
+        flush=True,
+    )
+    runs: dict[int, list[Outcome]] = {}
+    process, log = worker_start(
+        celery_app, "-Q", "notifications", "-P", options.pool, "-c", str(options.concurrency)
+    )
+    try:
+        for count in sorted(sizes):
+            started = time.monotonic()
+            users_prepare(count)
+            vacuum()
+            print(f"  {count:,} users ready ({time.monotonic() - started:.0f} s)", flush=True)
+            if count == min(sizes):
+                warm_up(list(User.objects.order_by("pk").values_list("pk", flat=True)[:WARM_UP]))
+            for round_number in range(1, rounds + 1):
+                outcome = chunked(count, options.timeout)
+                runs.setdefault(count, []).append(outcome)
+                print(
+                    f"  {count:,} round {round_number}: {outcome.seconds:.1f} s "
+                    f"({1000 * outcome.seconds / count:.3f} s per 1,000; "
+                    f"call {outcome.call_seconds:.1f} s)",
+                    flush=True,
+                )
+                leftovers_delete(since)
+                vacuum()
+            curve_show(runs)  # after each size: a run stopped later keeps what it measured
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+        client.flushdb()
+        leftovers_delete(since)
+
+    if any(o.failed for outcomes in runs.values() for o in outcomes):
+        print(f"Some notifications failed; see the worker log {log}")
+
+
 # --- main ---------------------------------------------------------------------
 
 
@@ -271,8 +358,20 @@ def main() -> None:
     parser.add_argument("--pool", choices=["prefork", "threads"], default="prefork")
     parser.add_argument("--concurrency", type=int, default=2, help="worker processes/threads")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds per variant")
+    parser.add_argument(
+        "--curve", type=int, nargs="+", metavar="N", help="the cost curve at these sizes (ours)"
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="rounds per size (--curve)")
     options = parser.parse_args()
     count = options.notifications
+
+    if options.curve:
+        subprocess.run(
+            [sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, check=True
+        )
+        client.flushdb()
+        cost_curve(options.curve, options.rounds, options)
+        return
 
     subprocess.run(
         [sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, check=True

@@ -77,9 +77,17 @@ celery_app_utils.filter_hidden_settings = _censored
 
 
 @task_prerun.connect
-@task_postrun.connect
-def close_old_db_connections(**kwargs) -> None:
+def close_old_db_connections_before(**kwargs) -> None:
     """Treat each task like a request: reuse the database connection up to
     CONN_MAX_AGE, drop it if broken (Celery's fixup would reconnect every task;
-    CELERY_DB_REUSE_MAX in settings turns that off)."""
+    CELERY_DB_REUSE_MAX in settings turns that off). Health-check it before
+    the first query unless it wrote a result just now (mysite/results.py)."""
+    from mysite.results import health_check_skip_if_fresh  # its models need Django set up
+
+    close_old_connections()
+    health_check_skip_if_fresh()
+
+
+@task_postrun.connect
+def close_old_db_connections_after(**kwargs) -> None:
     close_old_connections()

@@ -6,10 +6,17 @@ one sends a single ``INSERT ... ON CONFLICT (task_id) DO UPDATE`` (PostgreSQL an
 other databases fall back to the shipped code), committed asynchronously on
 PostgreSQL, so a task costs two short writes: STARTED and its outcome. The rows, the admin and
 every read are django-celery-results' own.
+
+A written state also tells the worker that its connection answered just now:
+the next task skips Django's health check (a ``SELECT 1`` before its first
+query, a round trip a task) on a connection that wrote a result less than
+``FRESH_SECONDS`` ago (``health_check_skip_if_fresh``, mysite/celery.py). A
+connection idle longer, or one that raised an error, is still checked.
 """
 
 import contextlib
 import functools
+import time
 
 from celery import states
 from django.db import DatabaseError, connections, router
@@ -23,6 +30,8 @@ UPSERT_VENDORS = frozenset({"postgresql", "sqlite"})
 # a result write before flushing it to disk; a database crash can lose the last
 # fraction of a second of results, never corrupt them (benchmarks/README.md).
 ASYNC_COMMIT = "SET LOCAL synchronous_commit TO OFF"
+FRESH_SECONDS = 1.0
+"""A connection that wrote a result this recently is not health-checked again."""
 
 
 class UpsertDatabaseBackend(DatabaseBackend):
@@ -60,7 +69,23 @@ class UpsertDatabaseBackend(DatabaseBackend):
                 _execute_async_commit(cursor, sql, params)
             else:  # inside someone's transaction: its durability is not ours to change
                 cursor.execute(sql, params)
+        connection.mysite_result_written_at = time.monotonic()
         return result
+
+
+def health_check_skip_if_fresh() -> None:
+    """Mark as checked every connection of this thread that wrote a result less
+    than FRESH_SECONDS ago (call after ``close_old_connections``, which resets
+    the check and has already looked at connections that raised errors)."""
+    now = time.monotonic()
+    for connection in connections.all(initialized_only=True):
+        written_at = getattr(connection, "mysite_result_written_at", None)
+        if (
+            connection.connection is not None
+            and written_at is not None
+            and now - written_at < FRESH_SECONDS
+        ):
+            connection.health_check_done = True
 
 
 def _execute_async_commit(cursor, sql: str, params: list) -> None:

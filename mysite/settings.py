@@ -397,6 +397,8 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # LOGGING above formats worker lines
 # started, done) without enabling them remotely on every worker.
 CELERY_WORKER_SEND_TASK_EVENTS = True
 CELERY_TASK_SEND_SENT_EVENT = True
+# Celery's consumer, publishing those events in batches (mysite/worker.py).
+CELERY_WORKER_CONSUMER = "mysite.worker:Consumer"
 # Celery's Django fixup closes the database connection around every task (a new
 # PostgreSQL connection each time) unless this is set; mysite/celery.py applies
 # Django's own rule instead (reuse up to CONN_MAX_AGE, drop broken ones).

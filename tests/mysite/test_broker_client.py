@@ -1,0 +1,46 @@
+"""The Redis channel keeps one client for its commands (mysite/kombu_fixes.py, fix 3)."""
+
+from django.conf import settings
+
+from mysite.celery import app as celery_app
+from tests.conftest import require
+
+
+def test_a_channel_keeps_one_redis_client_and_another_for_a_new_pool():
+    require(
+        settings.BROKER_SCHEME == "redis", "needs the Redis broker (CELERY_BROKER_URL=redis://...)"
+    )
+    with celery_app.connection_for_write() as connection:
+        channel = connection.default_channel
+        with channel.conn_or_acquire() as first, channel.conn_or_acquire() as second:
+            assert first is second
+            assert first.ping()
+
+        # when: the channel's pools are dropped (as closing it or a reconnect does)
+        channel._disconnect_pools()
+
+        # then
+        with channel.conn_or_acquire() as third:
+            assert third is not first
+            assert third.connection_pool is channel.pool
+            assert third.ping()
+        with channel.conn_or_acquire(first) as given:
+            assert given is first
+
+
+def test_a_message_published_through_the_kept_client_is_consumed():
+    require(
+        settings.BROKER_SCHEME == "redis", "needs the Redis broker (CELERY_BROKER_URL=redis://...)"
+    )
+    with celery_app.connection_for_write() as connection:
+        queue = connection.SimpleQueue("broker-client-test")
+        try:
+            for number in range(3):
+                queue.put({"n": number})
+            received = [queue.get(timeout=5) for _ in range(3)]
+            for message in received:
+                message.ack()
+        finally:
+            queue.queue.delete()
+            queue.close()
+    assert [message.payload for message in received] == [{"n": 0}, {"n": 1}, {"n": 2}]
