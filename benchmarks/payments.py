@@ -105,6 +105,12 @@ class Outcome:
     seconds: float
     retries: int = 0  # transactions retried after a deadlock or lock timeout
     call_seconds: float | None = None  # Celery: until the last payment_create returned
+    cpu_seconds: float | None = None  # Python CPU of the clients (direct) or the worker (drain)
+
+    @property
+    def cpu_ms(self) -> float | None:
+        """CPU milliseconds per transfer, in our processes (not PostgreSQL's)."""
+        return None if self.cpu_seconds is None else 1000 * self.cpu_seconds / self.transfers
 
     @property
     def rate(self) -> float:
@@ -230,7 +236,7 @@ def direct_child(work: str, items: list, barrier, results) -> None:
     connection.ensure_connection()
     retries = 0
     barrier.wait()
-    start = time.monotonic()
+    start, cpu = time.monotonic(), time.process_time()
     for item in items:
         while True:
             try:
@@ -249,7 +255,7 @@ def direct_child(work: str, items: list, barrier, results) -> None:
                 break
             except OperationalError:  # deadlock or lock timeout: retry, as the task would
                 retries += 1
-    results.put((start, time.monotonic(), retries))
+    results.put((start, time.monotonic(), retries, time.process_time() - cpu))
     connection.close()
 
 
@@ -280,8 +286,9 @@ def run_clients(work: str, shares: list[list]) -> Outcome:
             raise SystemExit(f"A client process exited with {process.exitcode}.")
     return Outcome(
         transfers=sum(len(share) for share in shares),
-        seconds=max(end for _, end, _ in reports) - min(start for start, _, _ in reports),
-        retries=sum(retries for _, _, retries in reports),
+        seconds=max(report[1] for report in reports) - min(report[0] for report in reports),
+        retries=sum(report[2] for report in reports),
+        cpu_seconds=sum(report[3] for report in reports),
     )
 
 
@@ -356,28 +363,51 @@ def through_celery(account_ids: list[int], count: int, tag: str, timeout: float 
     )
 
 
+def tree_cpu(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` and its descendants (Linux /proc)."""
+    parents, times = {}, {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        child = int(stat.parent.name)
+        parents[child], times[child] = int(fields[1]), int(fields[11]) + int(fields[12])
+    tree, found = {pid}, True
+    while found:
+        found = {child for child, parent in parents.items() if parent in tree} - tree
+        tree |= found
+    return sum(times.get(member, 0) for member in tree) / os.sysconf("SC_CLK_TCK")
+
+
 def drained(account_ids: list[int], count: int, tag: str, pool: tuple, timeout: float = 300):
     """The worker alone: ``count`` payments queued with no worker running, then a
     worker with ``pool`` options started; rate = payments / first to last
-    ``processed_at`` (its start-up is not counted)."""
+    ``processed_at``; CPU = the worker's processes, from taking up the queue to
+    the last payment (its start-up is not counted)."""
     created = [
         create_queued(payer, payee, amount, f"{tag}-{index}")
         for index, (payer, payee, amount) in enumerate(random_transfers(account_ids, count, tag))
     ]
     ids = [pk for pk, _ in created]
     rows = Payment.objects.filter(pk__gte=min(ids), pk__lte=max(ids))
-    process, log = worker_start(celery_app, *pool)
+    # Started on an empty queue, so its start-up is not counted; then given the payments.
+    process, log = worker_start(celery_app, "-Q", "bench-idle", *pool)
     try:
+        cpu = tree_cpu(process.pid)
+        celery_app.control.add_consumer("payments", reply=True)  # our broker: this worker only
         deadline = time.monotonic() + timeout
         while rows.filter(status=Payment.Status.PENDING).exists():
             if time.monotonic() > deadline:
                 raise SystemExit(f"drain: timed out after {timeout:.0f} s (worker log: {log})")
             time.sleep(0.05)
+        cpu = tree_cpu(process.pid) - cpu
     finally:
         process.terminate()
         process.wait(timeout=60)
     span = rows.aggregate(first=Min("processed_at"), last=Max("processed_at"))
-    return Outcome(transfers=count - 1, seconds=(span["last"] - span["first"]).total_seconds())
+    seconds = (span["last"] - span["first"]).total_seconds()
+    return Outcome(transfers=count - 1, seconds=seconds, cpu_seconds=cpu * (count - 1) / count)
 
 
 def drain_phase(account_ids: list[int], count: int, rounds: int, options) -> None:
@@ -385,26 +415,29 @@ def drain_phase(account_ids: list[int], count: int, rounds: int, options) -> Non
     curve goes to var/bench/payments_workers.png."""
     combos = [(c, p) for p in options.drain_prefetch for c in options.drain_workers]
     rates: dict[tuple, list[float]] = {combo: [] for combo in combos}
+    cpus: dict[tuple, list[float]] = {combo: [] for combo in combos}
     log = None
     for number in range(1, rounds + 1):
         for processes, prefetch in combos:
-            pool = ("-Q", "payments", "-P", "prefork", "-c", str(processes))
+            pool = ("-P", "prefork", "-c", str(processes))
             pool += ("--prefetch-multiplier", str(prefetch))
             tag = f"drain-{number}-{processes}-{prefetch}"
             outcome = drained(account_ids, count, tag, pool)
             rates[processes, prefetch].append(outcome.rate)
+            cpus[processes, prefetch].append(outcome.cpu_ms)
             vacuum()
             print(
                 f"  round {number}: worker -c {processes} prefetch {prefetch}: "
-                f"{outcome.rate:.0f}/s",
+                f"{outcome.rate:.0f}/s, worker CPU {outcome.cpu_ms:.2f} ms/payment",
                 flush=True,
             )
         ledger_verify(f"drain round {number}", log or Path("var"))
-    print(f"{'worker processes':<18}{'prefetch':>9}{'rate/s':>9}{'min':>7}{'max':>7}")
+    print(f"{'worker processes':<18}{'prefetch':>9}{'rate/s':>9}{'min':>7}{'max':>7}{'CPU ms':>8}")
     for (processes, prefetch), runs in rates.items():
         print(
             f"{processes:<18}{prefetch:>9}{statistics.median(runs):>9.0f}"
             f"{min(runs):>7.0f}{max(runs):>7.0f}"
+            f"{statistics.median(cpus[processes, prefetch]):>8.2f}"
         )
     curve(
         "payments_workers",
@@ -429,7 +462,7 @@ def summary(labels: dict[str, str], outcomes: dict[str, list[Outcome]]) -> None:
     baseline = statistics.median(o.rate for o in outcomes["pgbench"])
     header = (
         f"{'variant':<36}{'transfers':>10}{'seconds':>9}{'rate/s':>9}{'retried':>9}"
-        f"{'vs pgbench':>12}"
+        f"{'vs pgbench':>12}{'CPU ms':>8}"
     )
     print(header)
     print("-" * len(header))
@@ -437,9 +470,11 @@ def summary(labels: dict[str, str], outcomes: dict[str, list[Outcome]]) -> None:
     for key, runs in outcomes.items():
         middle = sorted(runs, key=lambda o: o.rate)[len(runs) // 2]
         medians[key] = rate = statistics.median(o.rate for o in runs)
+        cpu = [o.cpu_ms for o in runs if o.cpu_ms is not None]
         print(
             f"{labels[key]:<36}{middle.transfers:>10}{middle.seconds:>9.2f}{rate:>9.0f}"
             f"{middle.retries:>9}{rate / baseline:>11.2f}x"
+            + (f"{statistics.median(cpu):>8.2f}" if cpu else f"{'':>8}")
         )
     for key, target in TARGETS.items():
         ratio = medians[key] / baseline
@@ -452,7 +487,8 @@ def summary(labels: dict[str, str], outcomes: dict[str, list[Outcome]]) -> None:
     calls = statistics.median(o.transfers / o.call_seconds for o in outcomes["celery"])
     print(
         f"(end to end: the payment_create calls alone ran at {calls:.0f}/s; "
-        "retried = transactions that hit a deadlock or lock timeout and ran again)"
+        "retried = transactions that hit a deadlock or lock timeout and ran again; "
+        "CPU ms = Python CPU per transfer in the client processes, median)"
     )
 
 
