@@ -380,7 +380,9 @@ def tree_cpu(pid: int) -> float:
     return sum(times.get(member, 0) for member in tree) / os.sysconf("SC_CLK_TCK")
 
 
-def drained(account_ids: list[int], count: int, tag: str, pool: tuple, timeout: float = 300):
+def drained(
+    account_ids: list[int], count: int, tag: str, pool: tuple, *, events: bool, timeout: float = 300
+):
     """The worker alone: ``count`` payments queued with no worker running, then a
     worker with ``pool`` options started; rate = payments / first to last
     ``processed_at``; CPU = the worker's processes, from taking up the queue to
@@ -394,6 +396,8 @@ def drained(account_ids: list[int], count: int, tag: str, pool: tuple, timeout: 
     # Started on an empty queue, so its start-up is not counted; then given the payments.
     process, log = worker_start(celery_app, "-Q", "bench-idle", *pool)
     try:
+        if not events:  # what a worker costs without its task events (Flower, celery events)
+            celery_app.control.disable_events(reply=True)
         cpu = tree_cpu(process.pid)
         celery_app.control.add_consumer("payments", reply=True)  # our broker: this worker only
         deadline = time.monotonic() + timeout
@@ -411,50 +415,47 @@ def drained(account_ids: list[int], count: int, tag: str, pool: tuple, timeout: 
 
 
 def drain_phase(account_ids: list[int], count: int, rounds: int, options) -> None:
-    """Worker throughput by processes (-c) and prefetch, interleaved; the cost
-    curve goes to var/bench/payments_workers.png."""
-    combos = [(c, p) for p in options.drain_prefetch for c in options.drain_workers]
+    """Worker throughput by processes (-c), prefetch and task events, interleaved;
+    the cost curve goes to var/bench/payments_workers.png."""
+    combos = [(c, p, True) for p in options.drain_prefetch for c in options.drain_workers]
+    combos += [(c, 1, False) for c in options.drain_workers]
     rates: dict[tuple, list[float]] = {combo: [] for combo in combos}
     cpus: dict[tuple, list[float]] = {combo: [] for combo in combos}
-    log = None
     for number in range(1, rounds + 1):
-        for processes, prefetch in combos:
-            pool = ("-P", "prefork", "-c", str(processes))
-            pool += ("--prefetch-multiplier", str(prefetch))
-            tag = f"drain-{number}-{processes}-{prefetch}"
-            outcome = drained(account_ids, count, tag, pool)
-            rates[processes, prefetch].append(outcome.rate)
-            cpus[processes, prefetch].append(outcome.cpu_ms)
+        for processes, prefetch, events in combos:
+            pool = ("-P", "prefork", "-c", str(processes), "--prefetch-multiplier", str(prefetch))
+            tag = f"drain-{number}-{processes}-{prefetch}-{events}"
+            outcome = drained(account_ids, count, tag, pool, events=events)
+            rates[processes, prefetch, events].append(outcome.rate)
+            cpus[processes, prefetch, events].append(outcome.cpu_ms)
             vacuum()
             print(
-                f"  round {number}: worker -c {processes} prefetch {prefetch}: "
-                f"{outcome.rate:.0f}/s, worker CPU {outcome.cpu_ms:.2f} ms/payment",
+                f"  round {number}: worker -c {processes} prefetch {prefetch}"
+                f"{'' if events else ', events off'}: {outcome.rate:.0f}/s, "
+                f"worker CPU {outcome.cpu_ms:.2f} ms/payment",
                 flush=True,
             )
-        ledger_verify(f"drain round {number}", log or Path("var"))
-    print(f"{'worker processes':<18}{'prefetch':>9}{'rate/s':>9}{'min':>7}{'max':>7}{'CPU ms':>8}")
-    for (processes, prefetch), runs in rates.items():
+        ledger_verify(f"drain round {number}", Path("var"))
+    header = f"{'processes':<11}{'prefetch':>9}{'events':>8}{'rate/s':>9}{'min':>7}{'max':>7}"
+    print(f"{header}{'CPU ms':>8}")
+    for (processes, prefetch, events), runs in rates.items():
         print(
-            f"{processes:<18}{prefetch:>9}{statistics.median(runs):>9.0f}"
-            f"{min(runs):>7.0f}{max(runs):>7.0f}"
-            f"{statistics.median(cpus[processes, prefetch]):>8.2f}"
+            f"{processes:<11}{prefetch:>9}{'on' if events else 'off':>8}"
+            f"{statistics.median(runs):>9.0f}{min(runs):>7.0f}{max(runs):>7.0f}"
+            f"{statistics.median(cpus[processes, prefetch, events]):>8.2f}"
         )
+    series = {}
+    for processes, prefetch, events in combos:
+        label = f"prefetch {prefetch}" + ("" if events else ", events off")
+        rate = statistics.median(rates[processes, prefetch, events])
+        series.setdefault(label, []).append((processes, rate))
     curve(
         "payments_workers",
         x_label="worker processes",
         y_label="payments/s",
         title="payments: one worker's throughput by processes (2 cores)",
-        series={
-            f"prefetch {prefetch}": [
-                (processes, statistics.median(rates[processes, prefetch]))
-                for processes in options.drain_workers
-            ]
-            for prefetch in options.drain_prefetch
-        },
+        series=series,
     )
-
-
-# --- main ---------------------------------------------------------------------
 
 
 def summary(labels: dict[str, str], outcomes: dict[str, list[Outcome]]) -> None:
