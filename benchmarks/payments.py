@@ -95,7 +95,8 @@ User = get_user_model()
 HOT_ACCOUNTS = 10
 DEPOSIT = Decimal("1000000.00")  # far more than M transfers of at most 1.00 can take
 CURRENCY = "EUR"
-TARGETS = {"direct": 0.6, "create": 0.35, "celery": 0.2}  # of pgbench's rate (issue 15)
+# Of pgbench's rate (issue 15)
+TARGETS = {"direct": 0.6, "create": 0.35, "celery": 0.2, "callers": 0.2}
 client = redis.Redis.from_url(REDIS_URL)
 
 
@@ -106,6 +107,7 @@ class Outcome:
     retries: int = 0  # transactions retried after a deadlock or lock timeout
     call_seconds: float | None = None  # Celery: until the last payment_create returned
     cpu_seconds: float | None = None  # Python CPU of the clients (direct) or the worker (drain)
+    wall_start: float | None = None  # time.time() when the clients started
 
     @property
     def cpu_ms(self) -> float | None:
@@ -236,12 +238,17 @@ def direct_child(work: str, items: list, barrier, results) -> None:
     connection.ensure_connection()
     retries = 0
     barrier.wait()
-    start, cpu = time.monotonic(), time.process_time()
+    start, cpu, wall = time.monotonic(), time.process_time(), time.time()
     for item in items:
         while True:
             try:
                 if work == "process":
                     services.payment_process(payment_id=item)
+                elif work == "queue":  # as a web process does: the task is published on commit
+                    payer, payee, amount, key = item
+                    services.payment_create(
+                        payer_id=payer, payee_id=payee, amount=amount, idempotency_key=key
+                    )
                 else:
                     payer, payee, amount, key = item
                     payment, _ = services.payment_create(
@@ -255,7 +262,7 @@ def direct_child(work: str, items: list, barrier, results) -> None:
                 break
             except OperationalError:  # deadlock or lock timeout: retry, as the task would
                 retries += 1
-    results.put((start, time.monotonic(), retries, time.process_time() - cpu))
+    results.put((start, time.monotonic(), retries, time.process_time() - cpu, wall))
     connection.close()
 
 
@@ -289,6 +296,7 @@ def run_clients(work: str, shares: list[list]) -> Outcome:
         seconds=max(report[1] for report in reports) - min(report[0] for report in reports),
         retries=sum(report[2] for report in reports),
         cpu_seconds=sum(report[3] for report in reports),
+        wall_start=min(report[4] for report in reports),
     )
 
 
@@ -363,6 +371,31 @@ def through_celery(account_ids: list[int], count: int, tag: str, timeout: float 
     )
 
 
+def through_celery_callers(
+    account_ids: list[int], count: int, clients: int, tag: str, timeout: float = 300
+) -> Outcome:
+    """End to end with ``clients`` callers (forked, as for the direct lines) instead
+    of one: M / first call to the last ``processed_at``."""
+    items = [
+        (payer, payee, str(amount), f"{tag}-{index}")
+        for index, (payer, payee, amount) in enumerate(random_transfers(account_ids, count, tag))
+    ]
+    calls = run_clients("queue", [items[i::clients] for i in range(clients)])
+    rows = Payment.objects.filter(idempotency_key__startswith=f"{tag}-")
+    deadline = time.monotonic() + timeout
+    while rows.filter(status=Payment.Status.PENDING).exists():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"celery: timed out after {timeout:.0f} s")
+        time.sleep(0.05)
+    last = rows.aggregate(last=Max("processed_at"))["last"]
+    return Outcome(
+        transfers=count,
+        seconds=last.timestamp() - calls.wall_start,
+        retries=calls.retries,
+        call_seconds=calls.seconds,
+    )
+
+
 def tree_cpu(pid: int) -> float:
     """User + system CPU seconds of process ``pid`` and its descendants (Linux /proc)."""
     parents, times = {}, {}
@@ -387,12 +420,12 @@ def drained(
     worker with ``pool`` options started; rate = payments / first to last
     ``processed_at``; CPU = the worker's processes, from taking up the queue to
     the last payment (its start-up is not counted)."""
-    created = [
-        create_queued(payer, payee, amount, f"{tag}-{index}")
+    items = [
+        (payer, payee, str(amount), f"{tag}-{index}")
         for index, (payer, payee, amount) in enumerate(random_transfers(account_ids, count, tag))
     ]
-    ids = [pk for pk, _ in created]
-    rows = Payment.objects.filter(pk__gte=min(ids), pk__lte=max(ids))
+    run_clients("queue", [items[i::4] for i in range(4)])
+    rows = Payment.objects.filter(idempotency_key__startswith=f"{tag}-")
     # Started on an empty queue, so its start-up is not counted; then given the payments.
     process, log = worker_start(celery_app, "-Q", "bench-idle", *pool)
     try:
@@ -486,8 +519,10 @@ def summary(labels: dict[str, str], outcomes: dict[str, list[Outcome]]) -> None:
             f"target at least {target}x: {verdict})"
         )
     calls = statistics.median(o.transfers / o.call_seconds for o in outcomes["celery"])
+    parallel = statistics.median(o.transfers / o.call_seconds for o in outcomes["callers"])
     print(
-        f"(end to end: the payment_create calls alone ran at {calls:.0f}/s; "
+        f"(end to end: the payment_create calls alone ran at {calls:.0f}/s from one caller, "
+        f"{parallel:.0f}/s from several callers; "
         "retried = transactions that hit a deadlock or lock timeout and ran again; "
         "CPU ms = Python CPU per transfer in the client processes, median)"
     )
@@ -537,6 +572,7 @@ def main() -> None:
         "direct": "service direct (payment_process)",
         "create": "service direct, create + process",
         "celery": "end to end through Celery",
+        "callers": f"end to end, {workers} callers",
     }
     outcomes: dict[str, list[Outcome]] = {key: [] for key in labels}
     pool = ("-Q", "payments", "-P", "prefork", "-c", str(workers), "--prefetch-multiplier", "1")
@@ -554,6 +590,9 @@ def main() -> None:
                     service_create_process, account_ids, count, workers, f"create-{number}"
                 ),
                 "celery": functools.partial(through_celery, account_ids, count, f"celery-{number}"),
+                "callers": functools.partial(
+                    through_celery_callers, account_ids, count, workers, f"callers-{number}"
+                ),
             }
             for key, run in runs.items():
                 outcome = run()
