@@ -440,10 +440,14 @@ def drained(
     # Started on an empty queue, so its start-up is not counted; then given the payments.
     process, log = worker_start(celery_app, "-Q", "bench-idle", *pool)
     try:
-        if not events:  # what a worker costs without its task events (Flower, celery events)
-            celery_app.control.disable_events(reply=True)
-        cpu = tree_cpu(process.pid)
-        celery_app.control.add_consumer("payments", reply=True)  # our broker: this worker only
+        # On a connection of their own, closed here: a pooled one would keep its
+        # reply consumer's BRPOP, which the next forked callers inherit and hang on.
+        with celery_app.connection_for_write() as broker:
+            if not events:  # what a worker costs without its task events (Flower, celery events)
+                celery_app.control.disable_events(reply=True, connection=broker)
+            cpu = tree_cpu(process.pid)
+            # our broker: this worker only
+            celery_app.control.add_consumer("payments", reply=True, connection=broker)
         deadline = time.monotonic() + timeout
         while rows.filter(status=Payment.Status.PENDING).exists():
             if time.monotonic() > deadline:
