@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal
 
+from celery import uuid
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, F, Q, Sum
@@ -211,7 +212,12 @@ def payment_create(
     """
     amount = amount_parse(amount)
     key = key_check(idempotency_key)
-    payer = account_get(payer_id, role="payer")
+    payer_pk = account_number(payer_id, role="payer")
+    # Both accounts, and the payer's payment with this key if any, in one query.
+    accounts = _accounts_with_key(ids=[payer_pk, id_parse(payee_id)], key=key)
+    payer = accounts.get(payer_pk)
+    if payer is None:
+        raise AccountNotFound(f"No account #{payer_pk}.")
     if user is not None and payer.owner_id != user.pk:
         raise AccountForbidden(f"Account #{payer.pk} is not yours: pay from your own accounts.")
     currency = currency_check(currency) if currency else payer.currency
@@ -221,10 +227,12 @@ def payment_create(
         payee_pk, amount, currency, description, refund_of.pk if refund_of else None
     )
 
-    if (earlier := _payment_with_key(payer, key)) is not None:
-        return _replay(earlier, wanted), False
+    if payer.key_payment_id is not None:
+        return _replay(Payment.objects.get(pk=payer.key_payment_id), wanted), False
 
-    payee = account_get(payee_pk, role="payee")
+    payee = accounts.get(payee_pk)
+    if payee is None:
+        raise AccountNotFound(f"No account #{payee_pk}.")
     if payee.pk == payer.pk:
         raise PaymentRejected("The payer and the payee are the same account.")
     for account in (payer, payee):
@@ -239,10 +247,9 @@ def payment_create(
         raise AccountForbidden("Deposits and payouts are made by staff.")
 
     try:
-        with transaction.atomic():
-            payment = _payment_insert(
-                payer=payer, payee=payee, wanted=wanted, key=key, user=user, queue=queue
-            )
+        payment = _payment_insert(
+            payer=payer, payee=payee, wanted=wanted, key=key, user=user, queue=queue
+        )
     except IntegrityError:
         # A concurrent request with the same key won the race: answer as for a replay.
         earlier = _payment_with_key(payer, key)
@@ -250,6 +257,32 @@ def payment_create(
             raise
         return _replay(earlier, wanted), False
     return payment, True
+
+
+def _accounts_with_key(*, ids: list[int | None], key: str) -> dict[int, Account]:
+    """The accounts of ``ids`` (None: skipped) by pk, each with ``key_payment_id``:
+    the id of its payment with idempotency key ``key``, or None. One query, in
+    plain SQL as the hot path reads (see ``_locked``)."""
+    ids = [pk for pk in ids if pk is not None]
+    if not ids:
+        return {}
+    db = transaction.get_connection()
+    quote = db.ops.quote_name
+    account, payment = (quote(model._meta.db_table) for model in (Account, Payment))
+    columns, _, table = _locking_select(db, Account)[0].partition(" FROM ")
+    query = (
+        f"{columns}, (SELECT p.id FROM {payment} p WHERE p.payer_id = {account}.id "  # noqa: S608
+        f"AND p.idempotency_key = %s) FROM {table} WHERE id IN ({', '.join(['%s'] * len(ids))})"
+    )
+    with db.cursor() as cursor:
+        cursor.execute(query, [key, *ids])
+        rows = cursor.fetchall()
+    accounts = {}
+    for row in rows:
+        (found,) = _instances(db, Account, [row[:-1]])
+        found.key_payment_id = row[-1]
+        accounts[found.pk] = found
+    return accounts
 
 
 def _payment_with_key(payer: Account, key: str) -> Payment | None:
@@ -268,9 +301,15 @@ def _replay(earlier: Payment, wanted: PaymentRequest) -> Payment:
 def _payment_insert(
     *, payer, payee, wanted: PaymentRequest, key: str, user, queue: bool
 ) -> Payment:
+    """One INSERT, its task id in it (chosen here); the task is queued on commit.
+
+    Outside a transaction the INSERT commits on its own (no BEGIN and COMMIT
+    round trips) and the task is published right after; inside one, a
+    savepoint keeps the caller's transaction usable if the key is taken.
+    """
     from payments.tasks import process_payment as process_payment_task
 
-    payment = Payment.objects.create(
+    payment = Payment(
         idempotency_key=key,
         payer=payer,
         payee=payee,
@@ -279,11 +318,16 @@ def _payment_insert(
         description=wanted.description,
         refund_of_id=wanted.refund_of_id,
         created_by=user,
+        task_id=uuid() if queue else "",
         enqueued_at=timezone.now(),
     )
+    if transaction.get_connection().in_atomic_block:
+        with transaction.atomic():
+            payment.save(force_insert=True)
+    else:
+        payment.save(force_insert=True)
     if queue:
-        payment.task_id = enqueue(process_payment_task, args=[payment.pk])
-        payment.save(update_fields=["task_id"])
+        enqueue(process_payment_task, args=[payment.pk], task_id=payment.task_id)
     return payment
 
 
@@ -356,10 +400,15 @@ def _locked(model, where: str, params: list, *, first: list[tuple] = ()) -> list
     ``first``: (sql, params) statements to run before, in the same round trip.
     """
     db = transaction.get_connection()
-    select, names, converters = _locking_select(db, model)
+    select = _locking_select(db, model)[0]
     with db.cursor() as cursor:
         _execute(db, cursor, [*first, (f"{select} WHERE {where} {_lock_clause(db)}", params)])
-        rows = cursor.fetchall()
+        return _instances(db, model, cursor.fetchall())
+
+
+def _instances(db, model, rows) -> list:
+    """Model instances from rows of ``_locking_select``'s columns, converted as the ORM does."""
+    _, names, converters = _locking_select(db, model)
     instances = []
     for row in rows:
         values = list(row)

@@ -26,6 +26,11 @@ logger = logging.getLogger(__name__)
     row=WorkRow("payments.Payment", arg="payment_id", done=~Q(status=Payment.Status.PENDING)),
     time_limit=60,
     soft_time_limit=50,
+    # The payment row is the outcome (the API and the pages poll it): no
+    # STARTED and SUCCESS rows written per payment. A failure is still stored,
+    # for the operations console.
+    ignore_result=True,
+    store_errors_even_if_ignored=True,
 )
 def process_payment(payment_id: int) -> dict:
     """Apply one payment. Database errors (deadlock, serialization failure,

@@ -15,8 +15,9 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Sum
+from django_celery_results.models import TaskResult
 
 from mysite.enqueue import enqueue
 from mysite.sweep import sweep
@@ -78,6 +79,31 @@ def test_a_payment_made_on_the_site_is_processed_by_the_worker(
         Decimal("87.50"),
         Decimal("12.50"),
     ]
+
+
+def test_a_processed_payment_stores_no_task_result(celery_worker, alice_account, bob_account):
+    """The payment row is the outcome: its task writes no STARTED or SUCCESS row."""
+    payment, _ = services.payment_create(
+        payer_id=alice_account.pk, payee_id=bob_account.pk, amount="1.00", idempotency_key="k"
+    )
+    other, _ = services.payment_create(
+        payer_id=alice_account.pk, payee_id=bob_account.pk, amount="1.00", idempotency_key="k2"
+    )
+
+    wait_for(lambda: not Payment.objects.filter(status="pending").exists(), what="the payments")
+    assert not TaskResult.objects.filter(task_id__in=[payment.task_id, other.task_id]).exists()
+
+
+def test_a_payment_task_that_fails_still_records_its_failure(celery_worker):
+    """For the operations console: a failure is stored even though results are not."""
+    with transaction.atomic():
+        task_id = enqueue(process_payment, args=[987654321])
+
+    wait_for(
+        lambda: TaskResult.objects.filter(task_id=task_id, status="FAILURE").exists(),
+        what="the failure",
+    )
+    assert "DoesNotExist" in TaskResult.objects.get(task_id=task_id).result
 
 
 def test_a_lock_timeout_is_retried_until_the_lock_is_free(

@@ -233,6 +233,54 @@ def test_a_key_is_scoped_to_its_payer(user, alice_account, bob_account):
     assert one.pk != two.pk
 
 
+@pytest.mark.django_db(transaction=True)
+def test_create_is_one_select_and_one_insert(alice_account, bob_account):
+    """Both accounts and the key's payment in one query; the task id goes in
+    the INSERT (no UPDATE after it), and outside a transaction the INSERT
+    commits on its own (no BEGIN, no COMMIT)."""
+    with CaptureQueriesContext(connection) as queries:
+        payment = pay(alice_account, bob_account, key="one-trip")
+
+    select, insert = (query["sql"] for query in queries.captured_queries)
+    assert select.startswith("SELECT")
+    assert 'FROM "payments_account"' in select
+    assert insert.startswith('INSERT INTO "payments_payment"')
+    assert payment.task_id
+    assert payment.task_id in insert
+    assert Payment.objects.get(pk=payment.pk).task_id == payment.task_id
+
+
+def test_a_key_taken_by_a_racing_request_inside_a_transaction_is_a_replay(
+    user, alice_account, bob_account, monkeypatch
+):
+    # given: the first request's payment, which the lookup of the second misses
+    # (it committed between that lookup and the INSERT)
+    first = pay(alice_account, bob_account, key="race", user=user)
+    found = services._accounts_with_key
+
+    def missing_the_key(**kwargs):
+        accounts = found(**kwargs)
+        for account in accounts.values():
+            account.key_payment_id = None
+        return accounts
+
+    monkeypatch.setattr(services, "_accounts_with_key", missing_the_key)
+
+    # when: inside the caller's transaction
+    with transaction.atomic():
+        again, created = services.payment_create(
+            payer_id=alice_account.pk,
+            payee_id=bob_account.pk,
+            amount="10.00",
+            idempotency_key="race",
+            user=user,
+        )
+        # then: the transaction is still usable
+        assert Payment.objects.filter(idempotency_key="race").count() == 1
+
+    assert (again.pk, created) == (first.pk, False)
+
+
 # -- processing -----------------------------------------------------------------
 
 
