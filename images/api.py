@@ -11,11 +11,11 @@ from images import selectors, services
 from images.models import Image
 from mysite.api.errors import responses
 from mysite.api.pagination import Page
+from mysite.models import ID_MAX
 
 router = Router(tags=["images"])
 
 # Ids are the database's bigint: a larger number names nothing (400, not a 500).
-ID_MAX = 2**63 - 1
 ImageId = Annotated[int, Field(ge=1, le=ID_MAX)]
 
 

@@ -9,13 +9,11 @@ from collections.abc import Callable
 from django.core.management.base import CommandError
 
 from mysite.enqueue import QUEUE_DOWN_MESSAGE, unpublished
+from mysite.models import ID_MAX
 
 POLL_SECONDS = 0.5
 TIMEOUT_MAX = 7 * 24 * 60 * 60  # a week: longer is a typo, or "forever"
 SECONDS = re.compile(r"[0-9]+(\.[0-9]*)?|\.[0-9]+")  # ASCII: no "nan", "inf", "1e9", "٣"
-
-
-ID_MAX = 2**63 - 1  # the database's bigint
 
 
 def object_id(value: str) -> int:

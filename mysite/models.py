@@ -1,6 +1,10 @@
 from django.conf import settings
 from django.db import models
 
+# The largest primary key (a bigint): a larger number names nothing, and the
+# database would refuse it with an error instead of finding no row.
+ID_MAX = 2**63 - 1
+
 
 class UserTask(models.Model):
     """A task started on behalf of a user: who may see its status.

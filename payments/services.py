@@ -23,6 +23,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from mysite.enqueue import enqueue
+from mysite.models import ID_MAX
 from payments.models import AMOUNT_DIGITS, AMOUNT_PLACES, Account, Currency, LedgerEntry, Payment
 
 logger = logging.getLogger(__name__)
@@ -32,7 +33,6 @@ MAX_AMOUNT = Decimal(10 ** (AMOUNT_DIGITS - AMOUNT_PLACES)) - CENT
 IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
 ZERO = Decimal("0.00")
 ID_TEXT = re.compile(r"[0-9]{1,19}")  # ASCII digits: not "²", not "٣"
-ID_MAX = 2**63 - 1  # primary keys are bigints
 
 
 class PaymentRejected(ValueError):
