@@ -1,9 +1,11 @@
 """Read-only queries for the image pages and API (``images.api`` shapes the answers)."""
 
+from dataclasses import dataclass
+
+from django.db.models import Count, Q
 from django.shortcuts import get_object_or_404
 
 from images.models import Image, ImageBatch
-from images.services import batch_progress
 
 
 def image_get_owned(*, image_id: int, user) -> Image:
@@ -27,6 +29,26 @@ def batch_latest_owned(*, user) -> ImageBatch | None:
 
 def batch_get_owned(*, batch_id: int, user) -> ImageBatch:
     return get_object_or_404(ImageBatch, pk=batch_id, owner=user)
+
+
+@dataclass(frozen=True)
+class BatchProgress:
+    total: int
+    done: int
+    failed: int
+
+    @property
+    def finished(self) -> bool:
+        return self.done + self.failed >= self.total
+
+
+def batch_progress(*, batch_id: int) -> BatchProgress:
+    counts = Image.objects.filter(batch_id=batch_id).aggregate(
+        done=Count("id", filter=Q(status=Image.Status.READY)),
+        failed=Count("id", filter=Q(status=Image.Status.FAILED)),
+    )
+    total = ImageBatch.objects.values_list("total", flat=True).get(pk=batch_id)
+    return BatchProgress(total=total, done=counts["done"], failed=counts["failed"])
 
 
 def batch_status(batch: ImageBatch) -> dict:

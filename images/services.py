@@ -2,17 +2,15 @@
 
 import logging
 import os
-from dataclasses import dataclass
 from datetime import timedelta
 
 from celery import chord, group
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, Q
 from django.db.models.functions import Now
 from django.utils import timezone
 
-from images import imaging
+from images import imaging, selectors
 from images.models import Image, ImageBatch, Rendition, original_path
 from mysite.enqueue import enqueue
 from mysite.storage import file_delete, file_read, file_replace, file_save
@@ -30,17 +28,6 @@ class ImageRejected(ValueError):
     def __init__(self, message: str, *, status: int = 400):
         super().__init__(message)
         self.status = status
-
-
-@dataclass(frozen=True)
-class BatchProgress:
-    total: int
-    done: int
-    failed: int
-
-    @property
-    def finished(self) -> bool:
-        return self.done + self.failed >= self.total
 
 
 def rendition_specs() -> list[imaging.Spec]:
@@ -256,18 +243,9 @@ def images_process_batch(*, images: list[Image], owner=None) -> ImageBatch:
     return batch
 
 
-def batch_progress(*, batch_id: int) -> BatchProgress:
-    counts = Image.objects.filter(batch_id=batch_id).aggregate(
-        done=Count("id", filter=Q(status=Image.Status.READY)),
-        failed=Count("id", filter=Q(status=Image.Status.FAILED)),
-    )
-    total = ImageBatch.objects.values_list("total", flat=True).get(pk=batch_id)
-    return BatchProgress(total=total, done=counts["done"], failed=counts["failed"])
-
-
 def batch_finish(*, batch_id: int) -> ImageBatch:
     """The chord callback: record how the batch ended."""
-    progress = batch_progress(batch_id=batch_id)
+    progress = selectors.batch_progress(batch_id=batch_id)
     ImageBatch.objects.filter(pk=batch_id).update(
         done=progress.done, failed=progress.failed, finished_at=timezone.now()
     )

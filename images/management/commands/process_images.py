@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from images import services
+from images import selectors, services
 from images.models import Image, ImageBatch
 from mysite.commands import object_id, timeout_argument, wait_with_progress
 
@@ -40,7 +40,7 @@ class Command(BaseCommand):
 
     def _wait(self, batch_id: int, timeout: float) -> None:
         def check():
-            progress = services.batch_progress(batch_id=batch_id)
+            progress = selectors.batch_progress(batch_id=batch_id)
             line = f"{progress.done} done, {progress.failed} failed of {progress.total}"
             # done once the chord callback has recorded the outcome
             finished = ImageBatch.objects.filter(pk=batch_id, finished_at__isnull=False).exists()
