@@ -7,7 +7,6 @@ from datetime import datetime
 from typing import Literal
 
 from django.contrib.auth import get_user_model
-from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from ninja import Field, Router, Schema, Status
 from ninja.pagination import paginate
@@ -138,7 +137,7 @@ def notification_list(request, unread: bool = False):
 )
 def notification_unread_count(request):
     """How many messages in my inbox I have not read (the header's badge)."""
-    return {"unread": services.inbox_unread_count(user=request.user)}
+    return {"unread": selectors.inbox_unread_count(user=request.user)}
 
 
 @router.post(
@@ -148,7 +147,7 @@ def notification_unread_count(request):
 )
 def notification_read(request, notification_id: int):
     """Mark one message of my inbox read (someone else's: 404)."""
-    notification = get_object_or_404(selectors.inbox(user=request.user), pk=notification_id)
+    notification = selectors.inbox_get(user=request.user, notification_id=notification_id)
     services.inbox_mark_read(user=request.user, notification_id=notification.pk)
     notification.refresh_from_db()
     return notification
@@ -211,4 +210,4 @@ def broadcast_start(request, payload: BroadcastIn):
 def broadcast_get(request, broadcast_id: int):
     """A broadcast's progress: recipients, sent, failed, finished (staff)."""
     staff_required(request)
-    return get_object_or_404(Broadcast, pk=broadcast_id)
+    return selectors.broadcast_get(broadcast_id=broadcast_id)

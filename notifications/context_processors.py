@@ -1,4 +1,4 @@
-from notifications.services import inbox_unread_count
+from notifications.selectors import inbox_unread_count
 
 UNREAD_POLL_SECONDS = 30  # how often an open page asks the API for the unread count
 

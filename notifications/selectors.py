@@ -1,8 +1,9 @@
 """Reads of the notifications app."""
 
 from django.db.models import QuerySet
+from django.shortcuts import get_object_or_404
 
-from notifications.models import Channel, Notification
+from notifications.models import Broadcast, Channel, Notification
 
 
 def inbox(*, user, unread: bool = False) -> QuerySet[Notification]:
@@ -13,3 +14,18 @@ def inbox(*, user, unread: bool = False) -> QuerySet[Notification]:
     if unread:
         notifications = notifications.filter(read_at=None)
     return notifications.order_by("-created_at", "-id")
+
+
+def inbox_get(*, user, notification_id: int) -> Notification:
+    """One message of ``user``'s inbox, or 404: someone else's does not exist for them."""
+    return get_object_or_404(inbox(user=user), pk=notification_id)
+
+
+def inbox_unread_count(*, user) -> int:
+    """How many of ``user``'s in-app messages are unread (the header's badge)."""
+    return inbox(user=user, unread=True).count()
+
+
+def broadcast_get(*, broadcast_id: int) -> Broadcast:
+    """One broadcast, or 404."""
+    return get_object_or_404(Broadcast, pk=broadcast_id)

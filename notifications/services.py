@@ -19,7 +19,6 @@ from mysite import ratelimit
 from mysite.enqueue import enqueue
 from mysite.priorities import Priority
 from mysite.retry import RETRY_MAX_SECONDS, retry_delay
-from notifications import selectors
 from notifications.backends import (
     PermanentDeliveryError,
     TransientDeliveryError,
@@ -269,10 +268,6 @@ def notification_fail(*, notification_id: int, reason: str) -> Notification:
         status=Notification.Status.FAILED, last_error=reason, updated_at=Now()
     )
     return Notification.objects.get(pk=notification_id)
-
-
-def inbox_unread_count(*, user) -> int:
-    return selectors.inbox(user=user, unread=True).count()
 
 
 def inbox_mark_read(*, user, notification_id: int | None = None) -> int:

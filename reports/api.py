@@ -3,7 +3,6 @@
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
-from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from ninja import Field, Router, Schema, Status
 from ninja.pagination import paginate
@@ -114,7 +113,7 @@ def report_list(request):
 def report_get(request, report_id: int):
     """One report: its status, and once ready its summary and downloads (staff)."""
     staff_required(request)
-    return get_object_or_404(Report, pk=report_id)
+    return selectors.report_get(report_id=report_id)
 
 
 @router.get(
@@ -141,7 +140,7 @@ def report_chart(request, report_id: int):
 
 def _report_file(request, report_id: int, field: str):
     staff_required(request)
-    report = get_object_or_404(Report, pk=report_id)
+    report = selectors.report_get(report_id=report_id)
     stored = getattr(report, field)
     if report.status != Report.Status.READY or not stored:
         raise ApiError(409, f"The report is {report.status}: it has no file yet.")

@@ -4,13 +4,12 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
 from mysite.storage import file_response
 from reports import selectors, services
 from reports.forms import GenerateReportForm
-from reports.models import Report
 
 PAGE_SIZE = 50
 
@@ -49,7 +48,7 @@ def report_list(request):
 @staff_required
 @require_GET
 def report_detail(request, report_id: int):
-    report = get_object_or_404(Report, pk=report_id)
+    report = selectors.report_get(report_id=report_id)
     return render(request, "reports/detail.html", {"report": report})
 
 
@@ -66,7 +65,7 @@ def report_csv(request, report_id: int):
 
 
 def _report_file(report_id: int, field: str, *, as_attachment: bool):
-    report = get_object_or_404(Report, pk=report_id)
+    report = selectors.report_get(report_id=report_id)
     stored = getattr(report, field)
     if not stored:
         raise Http404("The report has no such file yet.")
