@@ -1,37 +1,95 @@
 """The periodic tasks beat runs, installed once and then edited by staff in the admin.
 
-Each app lists its own (``<app>.services.SCHEDULES``); times are in TIME_ZONE.
-A periodic task takes no dates: each run works out its own period.
+Each app declares its own in ``<app>/schedules.py`` (a module-level
+``SCHEDULES`` list of ``Schedule``), found through the app registry; times are
+in TIME_ZONE. A periodic task takes no dates: each run works out its own period.
 """
 
 import json
+from dataclasses import asdict, dataclass, field
+from importlib import import_module
+from typing import Any
 
+from django.apps import apps
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.utils import timezone
+from django.utils.module_loading import module_has_submodule
 
-from payments.services import SCHEDULES as PAYMENT_SCHEDULES
-from reports.services import SCHEDULES as REPORT_SCHEDULES
 
+@dataclass(frozen=True)
+class Crontab:
+    """When a schedule runs: cron fields in TIME_ZONE, "*" for every."""
+
+    minute: str = "*"
+    hour: str = "*"
+    day_of_week: str = "*"
+    day_of_month: str = "*"
+    month_of_year: str = "*"
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """One periodic task as ``setup_schedules`` first installs it (staff edit it after)."""
+
+    name: str  # the PeriodicTask's name: how a deploy knows it is installed
+    task: str
+    crontab: Crontab
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+def schedule_from(entry: Schedule | dict) -> Schedule:
+    """A ``Schedule`` from one, or from the dict entries apps used to declare
+    ({"name", "task", "kwargs", "crontab": {cron fields}})."""
+    if isinstance(entry, Schedule):
+        return entry
+    return Schedule(
+        name=entry["name"],
+        task=entry["task"],
+        crontab=Crontab(**entry["crontab"]),
+        kwargs=dict(entry.get("kwargs", {})),
+    )
+
+
+# The project's own (mysite is an app too).
 SCHEDULES = [
-    *REPORT_SCHEDULES,
-    *PAYMENT_SCHEDULES,
-    {
-        # Every app's rows in flight too long (mysite/sweep.py).
-        "name": "Re-queue stuck work",
-        "task": "mysite.tasks.sweep_in_flight",
-        "kwargs": {},
-        "crontab": {"minute": "*/5"},
-    },
-    {
-        # Instead of Celery's celery.backend_cleanup (one unbatched DELETE of
-        # everything past one expiry): mysite/retention.py.
-        "name": "Prune task results",
-        "task": "mysite.tasks.prune_results",
-        "kwargs": {},
-        "crontab": {"minute": "0", "hour": "4"},
-    },
+    # Every app's rows in flight too long (mysite/sweep.py).
+    Schedule(
+        name="Re-queue stuck work",
+        task="mysite.tasks.sweep_in_flight",
+        crontab=Crontab(minute="*/5"),
+    ),
+    # Instead of Celery's celery.backend_cleanup (one unbatched DELETE of
+    # everything past one expiry): mysite/retention.py.
+    Schedule(
+        name="Prune task results",
+        task="mysite.tasks.prune_results",
+        crontab=Crontab(minute="0", hour="4"),
+    ),
 ]
+
+
+def project_schedules() -> list[Schedule]:
+    """Every installed app's ``SCHEDULES``, in INSTALLED_APPS order.
+
+    The apps are looked up here, not imported at the top, so that the project
+    package never imports up into the apps. Two entries with one name would
+    make one of them never installed: that is a configuration error.
+    """
+    entries = []
+    for config in apps.get_app_configs():
+        if module_has_submodule(config.module, "schedules"):
+            entries.extend(getattr(import_module(f"{config.name}.schedules"), "SCHEDULES", ()))
+    # until payments/schedules.py lands (parallel branch)
+    entries.extend(import_module("payments.services").SCHEDULES)
+    schedules = [schedule_from(entry) for entry in entries]
+    names = [schedule.name for schedule in schedules]
+    if duplicated := sorted({name for name in names if names.count(name) > 1}):
+        raise ImproperlyConfigured(f"Schedules declared twice: {', '.join(duplicated)}")
+    return schedules
+
+
 # Entries earlier releases installed, and what replaces each.
 REPLACED = {
     "celery.backend_cleanup": "Prune task results",
@@ -47,28 +105,17 @@ def schedules_install() -> list[tuple[str, bool]]:
     from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
     installed = []
-    for entry in SCHEDULES:
-        if PeriodicTask.objects.filter(name=entry["name"]).exists():
-            installed.append((entry["name"], False))
+    for entry in project_schedules():
+        if PeriodicTask.objects.filter(name=entry.name).exists():
+            installed.append((entry.name, False))
             continue
         crontab, _ = CrontabSchedule.objects.get_or_create(
-            timezone=settings.TIME_ZONE,
-            **{
-                "minute": "*",
-                "hour": "*",
-                "day_of_week": "*",
-                "day_of_month": "*",
-                "month_of_year": "*",
-                **entry["crontab"],
-            },
+            timezone=settings.TIME_ZONE, **asdict(entry.crontab)
         )
         PeriodicTask.objects.create(
-            name=entry["name"],
-            task=entry["task"],
-            crontab=crontab,
-            kwargs=json.dumps(entry["kwargs"]),
+            name=entry.name, task=entry.task, crontab=crontab, kwargs=json.dumps(entry.kwargs)
         )
-        installed.append((entry["name"], True))
+        installed.append((entry.name, True))
     return installed
 
 
@@ -81,7 +128,7 @@ def schedules_replace() -> list[tuple[str, str]]:
     """
     from django_celery_beat.models import PeriodicTask
 
-    entries = {entry["name"]: entry for entry in SCHEDULES}
+    entries = {entry.name: entry for entry in project_schedules()}
     replaced = []
     with transaction.atomic():
         for old_name, new_name in REPLACED.items():
@@ -92,8 +139,8 @@ def schedules_replace() -> list[tuple[str, str]]:
                 old.delete()  # the model's signals tell a running beat
             else:
                 old.name = new_name
-                old.task = entries[new_name]["task"]
-                old.kwargs = json.dumps(entries[new_name]["kwargs"])
+                old.task = entries[new_name].task
+                old.kwargs = json.dumps(entries[new_name].kwargs)
                 old.args = "[]"
                 old.save()
             replaced.append((old_name, new_name))

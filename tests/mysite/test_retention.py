@@ -20,7 +20,7 @@ from django_celery_results.models import TaskResult
 from mysite import retention
 from mysite.celery import app as celery_app
 from mysite.models import UserTask
-from mysite.schedules import SCHEDULES
+from mysite.schedules import project_schedules
 from mysite.tasks import prune_results as prune_results_task
 from tests.conftest import require, wait_for_success
 from tests.mysite.test_config import manage, run
@@ -218,7 +218,7 @@ def test_setup_schedules_replaces_celerys_own_cleanup_keeping_its_time(capsys):
     # then
     out = capsys.readouterr().out
     assert out.count("replaced celery.backend_cleanup -> Prune task results") == 1
-    assert out.count("created") == len(SCHEDULES) - 1
+    assert out.count("created") == len(project_schedules()) - 1
     prune = PeriodicTask.objects.get(name="Prune task results")
     assert (prune.task, prune.kwargs, prune.crontab.hour, prune.crontab.minute) == (
         "mysite.tasks.prune_results",

@@ -11,7 +11,7 @@ from django.utils import timezone
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
 from mysite.enqueue import enqueue
-from mysite.schedules import SCHEDULES
+from mysite.schedules import project_schedules
 from reports.models import Order, Report
 from reports.tasks import generate_sales_report
 from tests.conftest import wait_for
@@ -227,8 +227,8 @@ def test_setup_schedules_is_idempotent_and_keeps_staff_edits(capsys, settings):
     call_command("setup_schedules")
 
     out = capsys.readouterr().out
-    assert out.count("created") == len(SCHEDULES) == 8
-    assert out.count("exists") == len(SCHEDULES)
+    assert out.count("created") == len(project_schedules()) == 8
+    assert out.count("exists") == len(project_schedules())
     assert PeriodicTask.objects.filter(name__endswith="report").count() == 3
     daily.refresh_from_db()
     assert daily.enabled is False
