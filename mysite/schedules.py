@@ -10,12 +10,12 @@ from dataclasses import asdict, dataclass, field
 from importlib import import_module
 from typing import Any
 
-from django.apps import apps
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.utils import timezone
-from django.utils.module_loading import module_has_submodule
+
+from mysite.apps import app_modules
 
 
 @dataclass(frozen=True)
@@ -77,10 +77,7 @@ def project_schedules() -> list[Schedule]:
     package never imports up into the apps. Two entries with one name would
     make one of them never installed: that is a configuration error.
     """
-    entries = []
-    for config in apps.get_app_configs():
-        if module_has_submodule(config.module, "schedules"):
-            entries.extend(getattr(import_module(f"{config.name}.schedules"), "SCHEDULES", ()))
+    entries = [entry for module in app_modules("schedules") for entry in module.SCHEDULES]
     # until payments/schedules.py lands (parallel branch)
     entries.extend(import_module("payments.services").SCHEDULES)
     schedules = [schedule_from(entry) for entry in entries]

@@ -19,13 +19,13 @@ costs one no-op run.
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib import import_module
 
 from django.apps import apps
 from django.conf import settings
 from django.db import models, transaction
 from django.utils import timezone
-from django.utils.module_loading import module_has_submodule
+
+from mysite.apps import app_modules
 
 logger = logging.getLogger(__name__)
 
@@ -58,13 +58,19 @@ class Sweep:
         )
 
 
+def unfinished_with_none_in_flight(children: models.QuerySet, *, parent: str) -> models.Q:
+    """A parent (a batch, a broadcast) not yet finished, none of whose
+    ``children`` (those in flight; ``parent``: their foreign key) is left:
+    whatever should have finished it was lost, and the children's own sweep
+    cannot bring it back."""
+    return models.Q(finished_at=None) & ~models.Exists(
+        children.filter(**{parent: models.OuterRef("pk")})
+    )
+
+
 def sweeps() -> list[Sweep]:
     """Every app's declared sweeps (``<app>/sweeps.py``), in INSTALLED_APPS order."""
-    found = []
-    for config in apps.get_app_configs():
-        if module_has_submodule(config.module, "sweeps"):
-            found += import_module(f"{config.name}.sweeps").SWEEPS
-    return found
+    return [entry for module in app_modules("sweeps") for entry in module.SWEEPS]
 
 
 def sweep(*, limit: int | None = None) -> dict[str, list[int]]:
