@@ -1,11 +1,11 @@
 """What of the images app can be left in flight, for the sweep (mysite/sweep.py)."""
 
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Q
 from django.db.models.functions import Now
 
 from images.models import Image, ImageBatch
 from mysite.enqueue import enqueue
-from mysite.sweep import Sweep
+from mysite.sweep import Sweep, unfinished_with_none_in_flight
 
 
 def images_requeue(images: list[Image]) -> None:
@@ -48,9 +48,8 @@ SWEEPS = [
     ),
     Sweep(
         model="images.ImageBatch",
-        # Unfinished, with no image left in flight (those are swept above).
-        in_flight=Q(finished_at=None)
-        & ~Exists(Image.objects.filter(IN_FLIGHT, batch=OuterRef("pk"))),
+        # Its images in flight are swept above.
+        in_flight=unfinished_with_none_in_flight(Image.objects.filter(IN_FLIGHT), parent="batch"),
         since="created_at",
         after="IMAGES_SWEEP_AFTER",
         requeue=batches_finish,

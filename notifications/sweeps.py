@@ -3,11 +3,11 @@
 from itertools import groupby
 
 from django.conf import settings
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Q
 from django.db.models.functions import Now
 
 from mysite.enqueue import enqueue
-from mysite.sweep import Sweep
+from mysite.sweep import Sweep, unfinished_with_none_in_flight
 from notifications.models import Broadcast, Notification
 from notifications.services import broadcast_progress_update
 
@@ -68,8 +68,9 @@ SWEEPS = [
     ),
     Sweep(
         model="notifications.Broadcast",
-        in_flight=Q(finished_at=None)
-        & ~Exists(Notification.objects.filter(IN_FLIGHT, broadcast=OuterRef("pk"))),
+        in_flight=unfinished_with_none_in_flight(
+            Notification.objects.filter(IN_FLIGHT), parent="broadcast"
+        ),
         since="created_at",
         after="NOTIFICATIONS_SWEEP_AFTER",
         requeue=broadcasts_finish,

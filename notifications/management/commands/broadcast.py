@@ -2,6 +2,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from mysite.commands import timeout_argument, wait_with_progress
 from notifications import services
+from notifications.management import message_arguments
 from notifications.models import Broadcast
 
 
@@ -14,9 +15,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--user", action="append", dest="usernames", help="with --audience list"
         )
-        parser.add_argument("--channel", required=True, help="email, sms, push or in_app")
-        parser.add_argument("--subject", default="")
-        parser.add_argument("--priority", default="normal", help="low, normal, high or urgent")
+        message_arguments(parser)
         parser.add_argument("--no-wait", action="store_true", help="queue it and return")
         timeout_argument(parser, help="seconds to wait")
 

@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from notifications import services
+from notifications.management import message_arguments
 
 
 class Command(BaseCommand):
@@ -8,10 +9,8 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--user", required=True, help="username of the recipient")
-        parser.add_argument("--channel", required=True, help="email, sms, push or in_app")
-        parser.add_argument("--subject", default="")
         parser.add_argument("--body", required=True)
-        parser.add_argument("--priority", default="normal", help="low, normal, high or urgent")
+        message_arguments(parser)
         parser.add_argument("--dedupe-key", help="the same key twice sends once")
 
     def handle(self, *args, user, channel, subject, body, priority, dedupe_key, **options):
