@@ -259,7 +259,10 @@ def test_the_daily_task_prunes_on_a_real_worker(celery_worker):
 
 
 ROWS = 200_000
-MAX_WAIT_SECONDS = 1.0  # the requirement: no writer waits longer
+# The requirement: no writer waits on the pruning's locks for a second. The
+# writer's session says so to the server (lock_timeout), so a slow, shared
+# machine makes the test slower, never wrong: only a lock wait can fail it.
+LOCK_TIMEOUT = "1s"
 
 
 @pytest.mark.django_db(transaction=True)
@@ -275,17 +278,23 @@ def test_pruning_200k_rows_never_holds_up_a_writer_for_a_second():
             "FROM generate_series(1, %s) AS n",
             [ROWS],
         )
-    latencies: list[float] = []
+    written: list[str] = []
+    errors: list[Exception] = []
     writing = threading.Event()
     stop = threading.Event()
 
     def write_results():
         try:
+            with connection.cursor() as cursor:  # this thread's own connection
+                cursor.execute(f"SET lock_timeout = '{LOCK_TIMEOUT}'")
             while not stop.is_set():
-                started = time.monotonic()
-                celery_app.backend.store_result(f"new-{uuid.uuid4()}", {"ok": 1}, states.SUCCESS)
-                latencies.append(time.monotonic() - started)
+                task_id = f"new-{uuid.uuid4()}"
+                celery_app.backend.store_result(task_id, {"ok": 1}, states.SUCCESS)
+                written.append(task_id)
                 writing.set()
+        except Exception as exc:  # noqa: BLE001  (a lock wait over LOCK_TIMEOUT, reported below)
+            errors.append(exc)
+            writing.set()
         finally:
             connections.close_all()  # this thread's own connection
 
@@ -303,11 +312,8 @@ def test_pruning_200k_rows_never_holds_up_a_writer_for_a_second():
     seconds = time.monotonic() - started
 
     # then
-    print(
-        f"\npruned {counts['succeeded']} rows in {seconds:.1f} s while writing "
-        f"{len(latencies)} results; slowest write {max(latencies) * 1000:.1f} ms"
-    )
+    print(f"\npruned {counts['succeeded']} rows in {seconds:.1f} s; {len(written)} writes")
+    assert errors == []
     assert counts == {"succeeded": ROWS, "failed": 0, "in_flight": 0, "user_tasks": 0}
-    assert TaskResult.objects.filter(task_id__startswith="new-").count() == len(latencies)
+    assert TaskResult.objects.filter(task_id__startswith="new-").count() == len(written)
     assert not TaskResult.objects.filter(task_id__startswith="old-").exists()
-    assert max(latencies) < MAX_WAIT_SECONDS
