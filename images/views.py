@@ -22,7 +22,8 @@ def upload(request):
                 owner=request.user, uploads=form.cleaned_data["files"]
             )
         except services.ImageRejected as exc:
-            form.add_error("files", str(exc))
+            for reason in exc.reasons:  # every bad file, one line each
+                form.add_error("files", reason)
         else:
             noun = "picture" if len(images) == 1 else "pictures"
             messages.success(request, f"{len(images)} {noun} uploaded; renditions on the way.")
