@@ -42,6 +42,19 @@ def test_generate_a_report_from_the_page_and_see_the_chart(
     expect(page.locator("#total-sales")).to_have_text("42.50")
     expect(page.locator("#csv-link")).to_be_visible()
 
+    # and the totals and the channels are two tables, each under its heading
+    expect(page.locator("#summary h3")).to_have_text(["Totals", "By channel"])
+    expect(page.locator("#by-channel thead th")).to_have_text(["Channel", "Sales", "Orders"])
+    expect(page.locator("#by-channel tbody tr")).to_have_count(1)
+    expect(page.locator("#by-channel tbody tr > *")).to_have_text(["web", "42.50", "2"])
+    expect(page.locator("#totals")).not_to_contain_text("web")
+
+    # and both "Download" links download (attachments), not open in the tab
+    for link, extension in (("#csv-link", ".csv"), ("#chart-link", ".png")):
+        with page.expect_download() as download:
+            page.click(link)
+        assert download.value.suggested_filename.endswith(extension), link
+
 
 def test_bad_dates_get_a_form_error(live_server, staff_user, page):
     log_in(page, live_server, username="carol", password="carol-password-1")
