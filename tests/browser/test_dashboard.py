@@ -32,6 +32,21 @@ def test_demo_task_goes_from_pending_to_success(live_server, celery_worker, user
     page.screenshot(path=str(settings.VAR_DIR / "dashboard.png"), full_page=True)
 
 
+def test_logging_out_says_so(live_server, user, page):
+    log_in(page, live_server, username="alice", password="alice-password-1")
+    expect(page.locator("h1")).to_have_text("Tasks")
+
+    page.click("text=Log out alice")
+
+    expect(page).to_have_url(f"{live_server.url}/accounts/login/")
+    expect(page.locator("h1")).to_have_text("Log in")
+    expect(page.locator(".notice")).to_have_text("You are logged out.")
+
+    # and only once: the next page does not say it again
+    page.reload()
+    expect(page.locator(".notice")).to_have_count(0)
+
+
 def test_anonymous_visitor_is_sent_to_the_login_page(live_server, page):
     page.goto(f"{live_server.url}/dashboard/")
 
