@@ -38,7 +38,11 @@ def _panel_context(user) -> dict:
 @login_required
 @require_GET
 def dashboard(request):
-    return render(request, "mysite/dashboard.html", _panel_context(request.user))
+    demo = selectors.demo_task_latest(user=request.user)
+    if demo:  # the page follows it on from there if it is still running
+        demo["status_url"] = reverse("api-v1:task-get", args=[demo["id"]])
+    context = {**_panel_context(request.user), "demo": demo}
+    return render(request, "mysite/dashboard.html", context)
 
 
 @login_required
