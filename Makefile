@@ -23,7 +23,11 @@ run: install
 	$(BIN)/python manage.py setup_schedules
 	$(BIN)/python manage.py seed_orders --count 20000 --days 365 --if-empty
 	@echo "Open http://$${WEB_HOST:-127.0.0.1}:$${WEB_PORT:-8000}/ (web, worker and beat start below)"
-	$(BIN)/honcho start
+	TZ=$(RUN_TZ) $(BIN)/honcho start
+
+# honcho stamps each line with its own clock: run it in TIME_ZONE (settings),
+# the zone Django sets for the app's processes, so both times on a line agree.
+RUN_TZ = $(shell $(BIN)/python -c 'from mysite import settings; print(settings.TIME_ZONE)')
 
 ## test: lint, migrations in step with models, then the whole suite
 test: install lint

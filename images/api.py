@@ -92,7 +92,8 @@ def image_upload(request, file: File[list[UploadedFile]]):
     """Upload one or several pictures (multipart, the field ``file`` repeated).
 
     Each is checked from its content first: one bad file refuses them all
-    (413 too large, 415 not a picture we take, 400 damaged) and nothing is
+    (the message names every bad one; the status is the first one's: 413 too
+    large, 415 not a picture we take, 400 damaged) and nothing is
     kept. 202: stored and queued; follow each ``status_url`` to ``ready``.
     """
     images, batch = services.images_upload(owner=request.user, uploads=file)

@@ -114,7 +114,12 @@ def probe(data: bytes, *, allowed_formats: list[str], max_pixels: int) -> Probe:
     except (OSError, SyntaxError, ValueError) as exc:
         if isinstance(exc, UnreadableImage):
             raise
-        raise UnreadableImage(f"The image is damaged or truncated ({exc}).") from exc
+        # Pillow's words ("image file is truncated (5 bytes not processed)") are
+        # for a developer (they stay on the chained exception); a person needs to
+        # know the file itself is at fault.
+        raise UnreadableImage(
+            "The image is damaged or incomplete; save or export it again and retry."
+        ) from exc
 
 
 def format_of(image: Image.Image) -> str:

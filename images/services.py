@@ -25,9 +25,10 @@ class ImageRejected(ValueError):
     image of a format we take, else 400.
     """
 
-    def __init__(self, message: str, *, status: int = 400):
+    def __init__(self, message: str, *, status: int = 400, reasons: list[str] | None = None):
         super().__init__(message)
         self.status = status
+        self.reasons = reasons or [message]  # one line per bad file, for a form's error list
 
 
 def rendition_specs() -> list[imaging.Spec]:
@@ -50,7 +51,7 @@ def images_upload(*, owner, uploads: list) -> tuple[list[Image], ImageBatch | No
     """Check uploaded files, store them and queue their processing.
 
     Every file is checked from its content before anything is written; one bad
-    file rejects them all (``ImageRejected`` names it). One image is one task;
+    file rejects them all (``ImageRejected`` names every bad one). One image is one task;
     several are a batch (a chord). File names are kept for display only. With
     the broker down the images are kept, pending, for the sweep.
     """
@@ -62,7 +63,18 @@ def images_upload(*, owner, uploads: list) -> tuple[list[Image], ImageBatch | No
         raise ImageRejected(
             f"{len(uploads)} files: at most {settings.IMAGE_MAX_FILES} are accepted at once."
         )
-    checked = [(upload, _checked(upload)) for upload in uploads]
+    checked, refused = [], []
+    for upload in uploads:
+        try:
+            checked.append((upload, _checked(upload)))
+        except ImageRejected as exc:
+            refused.append(exc)
+    if refused:  # all of them, so a person can fix every file in one go
+        raise ImageRejected(
+            " ".join(str(exc) for exc in refused),
+            status=refused[0].status,
+            reasons=[str(exc) for exc in refused],
+        )
     images: list[Image] = []
     batch = None
     try:

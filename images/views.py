@@ -22,7 +22,8 @@ def upload(request):
                 owner=request.user, uploads=form.cleaned_data["files"]
             )
         except services.ImageRejected as exc:
-            form.add_error("files", str(exc))
+            for reason in exc.reasons:  # every bad file, one line each
+                form.add_error("files", reason)
         else:
             noun = "picture" if len(images) == 1 else "pictures"
             messages.success(request, f"{len(images)} {noun} uploaded; renditions on the way.")
@@ -52,6 +53,8 @@ def detail(request, image_id: int):
 @login_required
 @require_GET
 def rendition_file(request, image_id: int, spec: str):
+    """A rendition, inline (the pages show it); ``?download``: as an attachment, which
+    a link's ``download`` attribute cannot ask of a presigned bucket URL."""
     image = selectors.image_get_owned(image_id=image_id, user=request.user)
     rendition = next((r for r in image.renditions.all() if r.spec == spec), None)
     if rendition is None:
@@ -59,7 +62,7 @@ def rendition_file(request, image_id: int, spec: str):
     return file_response(
         rendition.file,
         filename=f"{_stem(image)}-{spec}.{imaging.EXTENSIONS[rendition.format]}",
-        as_attachment=False,
+        as_attachment="download" in request.GET,
         content_type=imaging.CONTENT_TYPES[rendition.format],
     )
 

@@ -22,6 +22,7 @@ from kombu.exceptions import ChannelError, OperationalError
 
 from mysite.celery import app as celery_app
 from mysite.models import TaskRetry, UserTask
+from mysite.tasks import demo_task
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +83,18 @@ def task_status_get(*, task_id: str, user) -> dict | None:
     else:  # the value once SUCCESS; nothing while STARTED
         status["result"] = value if ready else None
     return status
+
+
+def demo_task_latest(*, user) -> dict | None:
+    """The status of the last demo task ``user`` started (as ``task_status_get``), or None:
+    the dashboard shows it after a reload instead of "not started"."""
+    task_id = (
+        UserTask.objects.filter(user=user, task_name=demo_task.name)
+        .order_by("-created_at", "-pk")
+        .values_list("task_id", flat=True)
+        .first()
+    )
+    return task_id and task_status_get(task_id=task_id, user=user)
 
 
 def _readable_error(exc_info) -> str:

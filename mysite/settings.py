@@ -161,8 +161,10 @@ IMAGE_WATERMARK = {
     "text": env("IMAGE_WATERMARK_TEXT", default="\u00a9 mysite"),
     "position": env("IMAGE_WATERMARK_POSITION", default="bottom-right"),
 }
+# The thumbnail fits inside 150x150 rather than cropping to it: a wide picture's
+# tile shows all of it. Renditions stored before keep their shape until reprocessed.
 IMAGE_RENDITIONS = [
-    {"name": "thumbnail", "op": "crop", "size": (150, 150), "format": "JPEG"},
+    {"name": "thumbnail", "op": "fit", "size": (150, 150), "format": "JPEG"},
     {"name": "display", "op": "fit", "size": (800, 600), "format": "JPEG"},
     {"name": "watermarked", "op": "watermark", "size": (800, 600), "format": "JPEG"},
     {"name": "webp", "op": "fit", "size": (1600, 1600), "format": "WEBP"},

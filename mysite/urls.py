@@ -27,6 +27,7 @@ urlpatterns = [
     path("", include("reports.urls")),
     path("", include("notifications.urls")),
     path("", include("payments.urls")),
+    path("accounts/logout/", views.LogoutView.as_view(), name="logout"),  # before auth's own
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
 ]

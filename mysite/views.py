@@ -4,6 +4,7 @@ from http import HTTPStatus
 
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
@@ -37,7 +38,11 @@ def _panel_context(user) -> dict:
 @login_required
 @require_GET
 def dashboard(request):
-    return render(request, "mysite/dashboard.html", _panel_context(request.user))
+    demo = selectors.demo_task_latest(user=request.user)
+    if demo:  # the page follows it on from there if it is still running
+        demo["status_url"] = reverse("api-v1:task-get", args=[demo["id"]])
+    context = {**_panel_context(request.user), "demo": demo}
+    return render(request, "mysite/dashboard.html", context)
 
 
 @login_required
@@ -46,6 +51,16 @@ def dashboard(request):
 def dashboard_panel(request):
     """The live part of the dashboard, re-fetched by the page every few seconds."""
     return render(request, "mysite/_dashboard_panel.html", _panel_context(request.user))
+
+
+class LogoutView(auth_views.LogoutView):
+    """Django's logout; the login page it leads to then says so. The message is
+    kept in its cookie (the fallback storage), so the session's end does not lose it."""
+
+    def post(self, request, *args, **kwargs):
+        response = super().post(request, *args, **kwargs)
+        messages.info(request, "You are logged out.")
+        return response
 
 
 def not_found(request, exception=None):

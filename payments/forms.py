@@ -57,9 +57,10 @@ class PaymentForm(KeyedForm):
 
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
+        self.accounts = {account.pk: account for account in selectors.account_list_open(user=user)}
         self.fields["payer"].choices = [
             (account.pk, f"#{account.pk} {account.name} · {account.balance} {account.currency}")
-            for account in selectors.account_list_open(user=user)
+            for account in self.accounts.values()
         ]
 
     def clean_payee(self):
@@ -67,6 +68,20 @@ class PaymentForm(KeyedForm):
 
     def clean_amount(self):
         return parsed(services.amount_parse, self.cleaned_data["amount"])
+
+    def clean(self):
+        """Refuse at once what the balance the From list shows already refuses; the
+        task's check under lock stays the final word (the balance may change)."""
+        data = super().clean()
+        payer = self.accounts.get(data.get("payer"))
+        amount = data.get("amount")
+        if payer is not None and amount is not None and amount > payer.balance:
+            self.add_error(
+                "amount",
+                f"Insufficient funds: account #{payer.pk} holds {payer.balance} "
+                f"{payer.currency}, the payment needs {amount}.",
+            )
+        return data
 
 
 class RefundForm(KeyedForm):

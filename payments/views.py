@@ -10,6 +10,9 @@ from payments.forms import KeyedForm, PaymentForm, RefundForm
 from payments.models import Payment
 
 HISTORY_PAGE = 20  # payments per page of the accounts page's history
+# The "sent; being processed" notice's tag: payment.js hides it once the payment
+# is done (the status says the rest), so it is never shown above a final status.
+SENT_TAG = "payment-sent"
 ALREADY_SENT = "This form was sent before: this is the payment it made, nothing more was paid."
 KEY_RENEWED = "This form now has a new key: submit it again to make a new payment."
 
@@ -54,6 +57,7 @@ def payment_new(request):
                     request,
                     f"Payment of {payment.amount} {payment.currency} to account "
                     f"#{payment.payee_id} sent; it is being processed.",
+                    extra_tags=SENT_TAG,
                 )
             else:
                 messages.info(request, ALREADY_SENT)
@@ -97,7 +101,9 @@ def payment_refund(request, payment_id: int):
         else:
             if created:
                 messages.success(
-                    request, f"Refund of {refund.amount} {refund.currency} sent to the payer."
+                    request,
+                    f"Refund of {refund.amount} {refund.currency} sent to the payer.",
+                    extra_tags=SENT_TAG,
                 )
             else:
                 messages.info(request, ALREADY_SENT)

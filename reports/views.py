@@ -1,5 +1,6 @@
 from functools import wraps
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
@@ -38,6 +39,8 @@ def report_list(request):
             end=form.cleaned_data.get("end"),
             user=request.user,
         )
+        if note := form.period_note():  # a start date inside the period, not its first day
+            messages.info(request, note)
         return redirect(report)
     reports = selectors.reports_latest_first()
     page = Paginator(reports, PAGE_SIZE).get_page(request.GET.get("page"))
@@ -55,7 +58,8 @@ def report_detail(request, report_id: int):
 @staff_required
 @require_GET
 def report_chart(request, report_id: int):
-    return _report_file(report_id, "chart", as_attachment=False)
+    """Inline for the page's <img>; ``?download``: as an attachment (the download link)."""
+    return _report_file(report_id, "chart", as_attachment="download" in request.GET)
 
 
 @staff_required

@@ -1,9 +1,12 @@
 import re
 
+import psycopg2
 import pytest
 from django.conf import settings
+from django.db import connection
 from playwright.sync_api import expect
 
+from mysite.celery import app as celery_app
 from payments import services
 from payments.tasks import process_payment
 from tests.browser.test_dashboard import log_in
@@ -46,6 +49,8 @@ def test_pay_from_the_form_and_see_it_complete_live(
     expect(page.locator("#waiting")).to_be_hidden()
     expect(page.locator("#failure-reason")).to_be_hidden()
     expect(page.locator("#payment-amount")).to_have_text("12.50 EUR")
+    # "... sent; it is being processed." is no longer true: it is not shown
+    expect(page.locator(".notice", has_text="being processed")).to_be_hidden()
     page.screenshot(path=str(settings.VAR_DIR / "payment.png"), full_page=True)
 
     # and her accounts page shows the new balance and the ledger line
@@ -55,6 +60,109 @@ def test_pay_from_the_form_and_see_it_complete_live(
     expect(account.locator(".ledger tbody tr").first).to_contain_text("Dinner")
     expect(account.locator(".ledger tbody tr").first).to_contain_text("-12.50")
     page.screenshot(path=str(settings.VAR_DIR / "payments.png"), full_page=True)
+
+
+def close_account(account_id: int) -> None:
+    """Close an account from another connection (no ORM in this thread once Playwright runs)."""
+    db = connection.settings_dict
+    other = psycopg2.connect(
+        dbname=db["NAME"], user=db["USER"], host=db["HOST"], port=db["PORT"] or 5432
+    )
+    try:
+        with other, other.cursor() as cursor:
+            cursor.execute(
+                "UPDATE payments_account SET closed_at = now() WHERE id = %s", [account_id]
+            )
+    finally:
+        other.close()
+
+
+def test_the_sent_notice_shows_while_pending_only_and_goes_when_it_fails(
+    live_server, celery_worker, alice_account, bob_account, page
+):
+    # given: the worker holds off the payments queue, so the payment waits
+    me = [celery_worker.hostname]
+    celery_app.control.cancel_consumer("payments", destination=me, reply=True)
+    try:
+        log_in(page, live_server, username="alice", password="alice-password-1")
+        page.goto(f"{live_server.url}/payments/new/")
+        page.select_option("#id_payer", str(alice_account.pk))
+        page.fill("#id_payee", str(bob_account.pk))
+        page.fill("#id_amount", "12.50")
+        page.click("#payment-form button[type=submit]")
+
+        # then: while it is pending, the page says it was sent and is being processed
+        expect(page.locator("#payment-status")).to_have_text("pending")
+        sent = page.locator(".notice", has_text="sent; it is being processed.")
+        expect(sent).to_be_visible()
+
+        # when: Bob's account closes before the worker gets to it, then the worker does
+        close_account(bob_account.pk)
+    finally:
+        celery_app.control.add_consumer("payments", destination=me, reply=True)
+
+    # then: the page shows it failed, and why, and no longer that it is being processed
+    expect(page.locator("#payment-status")).to_have_text("failed", timeout=30_000)
+    expect(page.locator("#failure-reason")).to_have_text(f"Account #{bob_account.pk} is closed.")
+    expect(sent).to_be_hidden()
+    expect(page.locator("#waiting")).to_be_hidden()
+
+    # and after a reload neither the notice nor the waiting line comes back
+    page.reload()
+    expect(page.locator("#payment-status")).to_have_text("failed")
+    expect(page.locator(".notice")).to_have_count(0)
+    expect(page.locator("#waiting")).to_have_count(0)
+
+
+def test_paying_more_than_the_balance_is_refused_in_the_form(
+    live_server, alice_account, bob_account, page
+):
+    # given: the From list shows 100.00 EUR
+    log_in(page, live_server, username="alice", password="alice-password-1")
+    page.goto(f"{live_server.url}/payments/new/")
+    expect(page.locator("#id_payer option")).to_contain_text(["100.00 EUR"])
+
+    # when: she asks for a cent more
+    page.select_option("#id_payer", str(alice_account.pk))
+    page.fill("#id_payee", str(bob_account.pk))
+    page.fill("#id_amount", "100.01")
+    page.click("#payment-form button[type=submit]")
+
+    # then: the form says why, on the same page: no payment was made to fail later
+    expect(page).to_have_url(f"{live_server.url}/payments/new/")
+    expect(page.locator("#payment-form span.error")).to_have_text(
+        f"Insufficient funds: account #{alice_account.pk} holds 100.00 EUR, "
+        "the payment needs 100.01."
+    )
+
+
+@pytest.fixture
+def three_kinds_of_payment(user, alice_account, bob_account):
+    """Alice's main to her savings, main to Bob, Bob to her main: all completed."""
+    savings = open_funded(user, name="Alice savings", deposit="0")
+    made = {}
+    for name, payer, payee in [
+        ("transfer", alice_account, savings),
+        ("out", alice_account, bob_account),
+        ("in", bob_account, alice_account),
+    ]:
+        payment, _ = services.payment_create(
+            payer_id=payer.pk, payee_id=payee.pk, amount="5.00", idempotency_key=name, queue=False
+        )
+        made[name] = services.payment_process(payment_id=payment.pk)
+    return made
+
+
+def test_a_payment_between_my_own_accounts_is_labelled_so(
+    live_server, three_kinds_of_payment, page
+):
+    log_in(page, live_server, username="alice", password="alice-password-1")
+
+    page.goto(f"{live_server.url}/payments/")
+
+    for name, label in [("transfer", "between your accounts"), ("out", "out"), ("in", "in")]:
+        row = page.locator(f'#payments tr[data-payment-id="{three_kinds_of_payment[name].pk}"]')
+        expect(row.locator(".direction")).to_have_text(label)
 
 
 def test_a_bad_amount_gets_a_form_error(live_server, alice_account, bob_account, page):

@@ -180,8 +180,8 @@ def bomb_png() -> bytes:
     [
         (b"", "The file is empty."),
         (b"just some text, renamed to .jpg\n" * 20, "not an image"),
-        (truncated(picture("RGB", (100, 80), "JPEG")), "damaged or truncated"),
-        (truncated(picture("RGB", (100, 80), "PNG")), "damaged or truncated"),
+        (truncated(picture("RGB", (100, 80), "JPEG")), "damaged or incomplete"),
+        (truncated(picture("RGB", (100, 80), "PNG")), "damaged or incomplete"),
         (b"\xff\xd8\xff\xe0" + b"\x00" * 500, "not an image"),
         (b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"/>', "not an image"),
         (b"%PDF-1.4\n1 0 obj << >> endobj\ntrailer << >>\n%%EOF\n", "not an image"),
@@ -203,6 +203,20 @@ def bomb_png() -> bytes:
 def test_probe_refuses_with_a_reason(data, message):
     with pytest.raises(UnreadableImage, match=message):
         probe(data, allowed_formats=ALLOWED, max_pixels=10_000)
+
+
+def test_a_cut_off_jpeg_is_refused_in_plain_words():
+    # A JPEG missing its last bytes: Pillow says "image file is truncated (5 bytes
+    # not processed)", words for a developer, not for the person who sent it.
+    data = picture("RGB", (100, 80), "JPEG")[:-5]
+
+    with pytest.raises(UnreadableImage) as refused:
+        probe(data, allowed_formats=ALLOWED, max_pixels=10_000)
+
+    assert str(refused.value) == (
+        "The image is damaged or incomplete; save or export it again and retry."
+    )
+    assert "truncated" in str(refused.value.__cause__)  # Pillow's words stay for a developer
 
 
 def test_probe_refuses_a_decompression_bomb_without_decoding_it():

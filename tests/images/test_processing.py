@@ -15,7 +15,7 @@ from tests.factories import picture, upload
 pytestmark = pytest.mark.django_db(transaction=True)
 
 EXPECTED = {
-    "thumbnail": ("JPEG", (150, 150)),
+    "thumbnail": ("JPEG", (150, 112)),  # fits inside 150x150, the whole 4:3 picture
     "display": ("JPEG", (800, 600)),
     "watermarked": ("JPEG", (800, 600)),
     "webp": ("WEBP", (1600, 1200)),

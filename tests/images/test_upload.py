@@ -58,7 +58,7 @@ def test_several_files_become_one_batch(user, django_capture_on_commit_callbacks
     [
         (b"", "empty.jpg", "empty.jpg: The file is empty."),
         (b"hello, I am text\n" * 50, "notes.jpg", "notes.jpg: The file is not an image"),
-        (picture()[:3000], "cut.jpg", "cut.jpg: The image is damaged or truncated"),
+        (picture()[:3000], "cut.jpg", "cut.jpg: The image is damaged or incomplete"),
         (picture(image_format="PNG")[:500], "cut.png", "cut.png: The image is damaged"),
         (b"<svg xmlns='http://www.w3.org/2000/svg'/>", "logo.svg", "logo.svg: The file is not an"),
         (b"%PDF-1.4\n%%EOF\n", "paper.pdf", "paper.pdf: The file is not an image"),
@@ -84,6 +84,26 @@ def test_one_bad_file_refuses_the_whole_upload(user, media):
     assert media.names() == []
 
 
+def test_every_bad_file_is_named_not_only_the_first(user, media):
+    with pytest.raises(services.ImageRejected) as refused:
+        services.images_upload(
+            owner=user,
+            uploads=[
+                upload(b"", name="empty.jpg"),
+                upload(picture()),
+                upload(picture()[:-5], name="cut.jpg"),
+            ],
+        )
+
+    assert refused.value.reasons == [
+        "empty.jpg: The file is empty.",
+        "cut.jpg: The image is damaged or incomplete; save or export it again and retry.",
+    ]
+    assert str(refused.value) == " ".join(refused.value.reasons)
+    assert Image.objects.count() == 0
+    assert media.names() == []
+
+
 def test_too_large_and_too_many_pixels_are_refused(user, settings, media):
     settings.IMAGE_MAX_UPLOAD_BYTES = 1000
     with pytest.raises(services.ImageRejected, match="larger than"):
@@ -105,6 +125,24 @@ def test_upload_page_shows_the_reason(client, user):
     assert response.status_code == 400
     assert "x.jpg: The file is not an image" in response.content.decode()
     assert Image.objects.count() == 0
+
+
+def test_upload_page_lists_every_bad_file_by_name(client, user):
+    client.force_login(user)
+    files = [
+        upload(picture(), name="good.jpg"),
+        upload(b"", name="empty.jpg"),
+        upload(b"text", name="notes.jpg"),
+    ]
+
+    response = client.post(reverse("images:upload"), {"files": files})
+
+    assert response.status_code == 400
+    assert response.context["form"].errors["files"] == [
+        "empty.jpg: The file is empty.",
+        "notes.jpg: The file is not an image in a format we can read.",
+    ]
+    assert Image.objects.count() == 0  # one bad file still refuses the whole upload
 
 
 def test_upload_page_without_files_is_a_form_error(client, user):
@@ -166,6 +204,11 @@ def test_api_upload_of_several_is_one_batch(client, user):
         ({"file": upload(b"GIF89a broken")}, 415, "photo.jpg: The file is not an image"),
         ({"file": upload(picture(image_format="BMP"))}, 415, "BMP images are not accepted"),
         ({"file": upload(picture()[:3000])}, 400, "photo.jpg: The image is damaged"),
+        (
+            {"file": [upload(b"", name="a.jpg"), upload(b"text", name="b.jpg")]},
+            400,
+            "a.jpg: The file is empty. b.jpg: The file is not an image",
+        ),
         ({"file": upload(picture("1", (3000, 2000), "PNG"))}, 413, "at most 5,000,000 pixels"),
         (
             {"file": upload(b"x" * (1024 * 1024 + 1))},

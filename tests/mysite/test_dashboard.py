@@ -112,3 +112,39 @@ def test_queue_depth_counts_waiting_messages(client, user, django_capture_on_com
 
     # then
     assert response.context["queues"]["default"] == 2
+
+
+def test_the_demo_box_shows_the_last_demo_task_i_started(client, user, other_user):
+    # given: two demo tasks of mine (the older failed), one of someone else's, later,
+    # and a later task of mine that is not a demo
+    backend = celery_app.backend
+    rows = [
+        ("old-demo", user, "mysite.tasks.demo_task"),
+        ("my-demo", user, "mysite.tasks.demo_task"),
+        ("their-demo", other_user, "mysite.tasks.demo_task"),
+        ("my-report", user, "reports.tasks.generate_sales_report"),
+    ]
+    for task_id, owner, name in rows:
+        UserTask.objects.create(task_id=task_id, task_name=name, user=owner)
+    backend.mark_as_failure("old-demo", ValueError("nope"))
+    backend.store_result("my-demo", {"slept": 2.0}, states.SUCCESS)
+    client.force_login(user)
+
+    # when: the dashboard is loaded again
+    html = client.get(reverse("dashboard")).content.decode()
+
+    # then: the box says how my last demo task stands, and where to follow it
+    assert (
+        '<strong id="demo-state" class="state state-success" data-state="SUCCESS" '
+        'data-status-url="/api/v1/tasks/my-demo">SUCCESS</strong>'
+    ) in html
+    assert '<span id="demo-id" class="muted">my-demo</span>' in html
+    assert "not started" not in html
+
+
+def test_the_demo_box_says_not_started_before_any_demo_task(client, user):
+    client.force_login(user)
+
+    html = client.get(reverse("dashboard")).content.decode()
+
+    assert '<strong id="demo-state" data-state="">not started</strong>' in html

@@ -128,6 +128,11 @@ def test_a_double_submit_with_the_same_key_pays_once(alice, alice_account, bob_a
         ({"payee": "9" * 25}, "The payee must be an account number, got"),
         ({"payee": "<alice>"}, "The payer and the payee are the same account."),
         ({"payee": "<usd>"}, "Currency mismatch: the payment is in EUR, account #{usd} holds USD."),
+        # More than the balance the From list shows (issue 17): refused before anything is queued.
+        (
+            {"amount": "100.01"},
+            "Insufficient funds: account #{alice} holds 100.00 EUR, the payment needs 100.01.",
+        ),
         ({"payer": "<bob>"}, "Select a valid choice. {bob} is not one of the available choices."),
         ({"description": "x" * 201}, "The description is longer than 200 characters."),
         ({"idempotency_key": ""}, "An idempotency key is required."),

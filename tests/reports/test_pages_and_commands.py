@@ -75,6 +75,53 @@ def test_generate_form_refuses_bad_input_and_queues_nothing(client, staff, data,
     assert Report.objects.count() == 0
 
 
+def a_past(weekday: int) -> date:
+    """A day of that weekday (0: Monday) at least two weeks back: its week is complete."""
+    day = timezone.localdate() - timedelta(days=14)
+    return day - timedelta(days=(day.weekday() - weekday) % 7)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("period", "start", "note"),
+    [
+        (
+            "weekly",
+            a_past(2),
+            "Wednesday {start} is in the week of Monday {first} to Sunday {last}: "
+            "the report covers that week.",
+        ),
+        (
+            "monthly",
+            date(2026, 1, 15),
+            "2026-01-15 is in January 2026: the report covers {first} to {last}.",
+        ),
+    ],
+)
+def test_a_start_inside_the_period_is_said_not_silently_moved(client, staff, period, start, note):
+    client.force_login(staff)
+
+    response = client.post(reverse("reports:list"), {"period": period, "start": start}, follow=True)
+
+    report = Report.objects.get()
+    assert response.redirect_chain == [(report.get_absolute_url(), 302)]
+    assert report.start_date <= start <= report.end_date
+    expected = note.format(start=start, first=report.start_date, last=report.end_date)
+    assert [str(m) for m in response.context["messages"]] == [expected]
+
+
+@pytest.mark.django_db
+def test_a_start_on_the_periods_first_day_needs_no_note(client, staff):
+    client.force_login(staff)
+
+    response = client.post(
+        reverse("reports:list"), {"period": "weekly", "start": a_past(0)}, follow=True
+    )
+
+    assert Report.objects.get().start_date == a_past(0)
+    assert list(response.context["messages"]) == []
+
+
 @pytest.mark.django_db(transaction=True)
 def test_generate_from_the_page_through_the_worker(client, staff, celery_worker):
     # given: yesterday's sales
@@ -98,10 +145,22 @@ def test_generate_from_the_page_through_the_worker(client, staff, celery_worker)
     assert f'data-status-url="{status_url}"' in page
     status = client.get(status_url).json()
     assert status["status"] == "ready"
-    csv = b"".join(client.get(reverse("reports:csv", args=[report.pk])).streaming_content)
+    csv_response = client.get(reverse("reports:csv", args=[report.pk]))
+    assert csv_response["Content-Disposition"].startswith("attachment; ")
+    csv = b"".join(csv_response.streaming_content)
     assert csv.decode().splitlines()[1].endswith(",2,20.00,20.00")
     chart = client.get(reverse("reports:chart", args=[report.pk]))
+    assert chart["Content-Disposition"].startswith("inline; ")  # the page's <img>
     assert b"".join(chart.streaming_content)[:4] == b"\x89PNG"
+    chart_download = client.get(reverse("reports:chart", args=[report.pk]) + "?download")
+    assert chart_download["Content-Disposition"].startswith("attachment; ")  # its download link
+    assert f'href="{chart_download.request["PATH_INFO"]}?download"' in page
+
+    # the summary: totals, then each channel under its own heading
+    assert '<h3>Totals</h3>\n    <table id="totals">' in page
+    assert "<h3>By channel</h3>" in page
+    assert page.index('id="totals"') < page.index('id="by-channel"')
+    assert '<tr data-channel="store"><th scope="row">store</th>' in page
 
 
 @pytest.mark.django_db(transaction=True)

@@ -66,4 +66,10 @@
     idEl.textContent = body.task_id;
     follow(body.status_url);
   });
+
+  // After a reload: the last demo task, still running, is followed on from here.
+  if (stateEl.dataset.statusUrl && !DONE.has(stateEl.dataset.state)) {
+    button.disabled = true;
+    follow(stateEl.dataset.statusUrl);
+  }
 })();

@@ -3,7 +3,15 @@
 (function () {
   "use strict";
   const status = document.getElementById("payment-status");
-  if (!status || status.dataset.status !== "pending") return;
+  if (!status) return;
+  // "Payment of ... sent; it is being processed." is true while it is pending only.
+  function hideSent() {
+    document.querySelectorAll(".notice.payment-sent").forEach((notice) => { notice.hidden = true; });
+  }
+  if (status.dataset.status !== "pending") {
+    hideSent();
+    return;
+  }
   const reason = document.getElementById("failure-reason");
   const waiting = document.getElementById("waiting");
   const refund = document.getElementById("refund");
@@ -16,6 +24,7 @@
     reason.textContent = payment.failure_reason;
     reason.hidden = !payment.failure_reason;
     if (payment.status === "pending") return;
+    hideSent();
     if (waiting) waiting.hidden = true;
     if (refund && payment.status === "completed") refund.hidden = false;
   }
