@@ -19,6 +19,17 @@ PRIORITIES = [(level.name.lower(), level.name.lower()) for level in Priority]
 USERNAME_SEPARATORS = re.compile(r"[\s,]+")  # no username has a space or a comma
 
 
+def usernames_parse(text: str) -> list[str]:
+    """The usernames typed in a broadcast form (here and in the admin), once each."""
+    typed = USERNAME_SEPARATORS.split(text)
+    names = list(dict.fromkeys(name for name in typed if name))
+    if len(names) > BROADCAST_USERNAMES_MAX:  # as the API's limit
+        raise forms.ValidationError(
+            f"{len(names)} usernames; at most {BROADCAST_USERNAMES_MAX} in one broadcast."
+        )
+    return names
+
+
 class MessageForm(forms.Form):
     """What one message is: channel, subject, body and priority."""
 
@@ -80,13 +91,7 @@ class BroadcastForm(MessageForm):
     field_order = ["audience", "usernames", "channel", "subject", "body", "priority"]
 
     def clean_usernames(self) -> list[str]:
-        typed = USERNAME_SEPARATORS.split(self.cleaned_data["usernames"])
-        names = list(dict.fromkeys(name for name in typed if name))  # once each, in order
-        if len(names) > BROADCAST_USERNAMES_MAX:
-            raise forms.ValidationError(
-                f"{len(names)} usernames; at most {BROADCAST_USERNAMES_MAX} in one broadcast."
-            )
-        return names
+        return usernames_parse(self.cleaned_data["usernames"])
 
     def clean(self):
         data = super().clean()
