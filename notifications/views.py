@@ -5,6 +5,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -14,6 +15,7 @@ from notifications.forms import BroadcastForm, NotificationForm
 
 PAGE_SIZE = 50
 RECENT_BROADCASTS = 10  # listed under the broadcast form
+ALREADY_SENT = "This form was sent before; nothing more was sent."
 
 
 @login_required
@@ -58,6 +60,7 @@ def send(request):
     """One notification to one user, as ``manage.py send_notification``."""
     form = NotificationForm(request.POST if request.method == "POST" else None)
     if form.is_bound and form.is_valid():
+        asked = timezone.now()
         try:
             notification = services.notification_send_to_username(
                 username=form.cleaned_data["user"],
@@ -67,11 +70,14 @@ def send(request):
         except services.NotificationRejected as exc:
             form.add_error(None, str(exc))  # nothing was stored or queued
         else:
-            messages.success(
-                request,
+            what = (
                 f"Notification {notification.pk} ({notification.channel} to "
-                f"{notification.recipient}) is {notification.status}.",
+                f"{notification.recipient}) is {notification.status}."
             )
+            if notification.created_at < asked:  # the form's key names one sent before
+                messages.info(request, f"{ALREADY_SENT} {what}")
+            else:
+                messages.success(request, what)
             return redirect("notifications:send")
     status = 400 if form.errors else 200
     return render(request, "notifications/send.html", {"form": form}, status=status)

@@ -43,7 +43,7 @@ def test_staff_send_one_and_a_resubmitted_form_sends_once(client, staff_user, re
     }
 
     first = client.post(SEND, data, follow=True)
-    again = client.post(SEND, data)
+    again = client.post(SEND, data, follow=True)
 
     assert first.redirect_chain == [(SEND, 302)]
     notification = Notification.objects.get()
@@ -56,8 +56,12 @@ def test_staff_send_one_and_a_resubmitted_form_sends_once(client, staff_user, re
     assert notification.dedupe_key == f"staff-page:{key}"
     assert notification.task_id  # queued, as the command does
     assert f"Notification {notification.pk} (email to alice) is queued." in first.content.decode()
-    assert again.status_code == 302
+    assert "sent before" not in first.content.decode()
     assert Notification.objects.count() == 1  # the same form twice sends once
+    assert (
+        "This form was sent before; nothing more was sent. "
+        f"Notification {notification.pk} (email to alice) is queued."
+    ) in again.content.decode()
     # and the page it comes back to has a new key for the next message
     assert first.context["form"].initial["key"] != key
 
