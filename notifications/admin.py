@@ -6,14 +6,13 @@ calls the service, which stores the rows and queues their delivery. Once
 added, every field is read-only: saving the change page sends nothing again.
 """
 
-import re
-
 from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
 
 from mysite.priorities import Priority
 from notifications import services
+from notifications.forms import usernames_parse
 from notifications.models import Broadcast, ContactPoint, Notification
 
 PRIORITY_CHOICES = [(level.value, level.name.lower()) for level in Priority]
@@ -85,7 +84,7 @@ class BroadcastAddForm(MessageAddForm):
         fields = ("audience", "usernames", "channel", "subject", "body", "priority")
 
     def clean_usernames(self) -> list[str]:
-        return [name for name in re.split(r"[\s,]+", self.cleaned_data["usernames"]) if name]
+        return usernames_parse(self.cleaned_data["usernames"])
 
     def to_check(self, cleaned: dict) -> None:
         if cleaned.get("audience") is not None:

@@ -29,3 +29,8 @@ def inbox_unread_count(*, user) -> int:
 def broadcast_get(*, broadcast_id: int) -> Broadcast:
     """One broadcast, or 404."""
     return get_object_or_404(Broadcast, pk=broadcast_id)
+
+
+def broadcasts_recent(*, limit: int) -> QuerySet[Broadcast]:
+    """The latest ``limit`` broadcasts, newest first."""
+    return Broadcast.objects.select_related("created_by").order_by("-created_at", "-id")[:limit]
