@@ -1,12 +1,10 @@
 import uuid
-from functools import wraps
 from http import HTTPStatus
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import redirect, render
@@ -20,6 +18,7 @@ from django.views.defaults import server_error as django_server_error
 
 from mysite import metrics, operations, selectors, tokens
 from mysite.api.errors import error_response
+from mysite.decorators import staff_required
 from mysite.forms import ApiTokenForm, ConsoleFilterForm
 
 
@@ -167,19 +166,6 @@ def api_token_revoke(request, pk: int):
 # The operations console -----------------------------------------------------
 
 
-def staff_required(view):
-    """The console is for staff: others who are logged in get 403."""
-
-    @login_required
-    @wraps(view)
-    def wrapper(request, *args, **kwargs):
-        if not request.user.is_staff:
-            raise PermissionDenied("The operations console is for staff.")
-        return view(request, *args, **kwargs)
-
-    return wrapper
-
-
 ACTIONS = {
     "retry": operations.task_retry,
     "revoke": operations.task_revoke,
@@ -187,7 +173,10 @@ ACTIONS = {
 }
 
 
-@staff_required
+staff_only = staff_required("The operations console is for staff.")
+
+
+@staff_only
 @require_GET
 def operations_console(request):
     """Failed tasks (or another state), filtered by task and days, newest first."""
@@ -216,7 +205,7 @@ def operations_console(request):
     return render(request, "mysite/operations.html", context, status=status)
 
 
-@staff_required
+@staff_only
 @require_GET
 def operations_task(request, task_id: str):
     """One task: everything stored about it, its traceback on demand, its actions."""
@@ -224,7 +213,7 @@ def operations_task(request, task_id: str):
     return render(request, "mysite/operations_task.html", {"task": view})
 
 
-@staff_required
+@staff_only
 @require_http_methods(["GET", "POST"])
 def operations_task_action(request, task_id: str, action: str):
     """Retry, revoke (POST) or terminate (GET: the confirmation; POST) one task."""
@@ -241,7 +230,7 @@ def operations_task_action(request, task_id: str, action: str):
     return redirect("operations-task", task_id=task_id)
 
 
-@staff_required
+@staff_only
 @require_POST
 def operations_actions(request):
     """One action on the tasks selected in the list; back to the list as it was."""

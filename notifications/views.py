@@ -1,14 +1,12 @@
-from functools import wraps
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from mysite.decorators import staff_required
 from mysite.priorities import Priority
 from notifications import selectors, services
 from notifications.forms import BroadcastForm, NotificationForm
@@ -40,20 +38,10 @@ def mark_all_read(request):
     return redirect("notifications:inbox")
 
 
-def staff_required(view):
-    """Sending to users is for staff: others who are logged in get 403."""
-
-    @login_required
-    @wraps(view)
-    def wrapper(request, *args, **kwargs):
-        if not request.user.is_staff:
-            raise PermissionDenied("Sending notifications is for staff.")
-        return view(request, *args, **kwargs)
-
-    return wrapper
+staff_only = staff_required("Sending notifications is for staff.")
 
 
-@staff_required
+@staff_only
 @require_http_methods(["GET", "POST"])
 @never_cache  # each visit is a new message: a new dedupe key, not a cached page's old one
 def send(request):
@@ -83,7 +71,7 @@ def send(request):
     return render(request, "notifications/send.html", {"form": form}, status=status)
 
 
-@staff_required
+@staff_only
 @require_http_methods(["GET", "POST"])
 def broadcast_new(request):
     """Start a broadcast, as ``manage.py broadcast``; its page follows the progress."""
@@ -109,7 +97,7 @@ def broadcast_new(request):
     return render(request, "notifications/broadcast_new.html", context, status=status)
 
 
-@staff_required
+@staff_only
 @require_GET
 def broadcast_detail(request, broadcast_id: int):
     broadcast = selectors.broadcast_get(broadcast_id=broadcast_id)

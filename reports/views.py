@@ -1,13 +1,10 @@
-from functools import wraps
-
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
+from mysite.decorators import staff_required
 from mysite.storage import file_response
 from reports import selectors, services
 from reports.forms import GenerateReportForm
@@ -15,20 +12,10 @@ from reports.forms import GenerateReportForm
 PAGE_SIZE = 50
 
 
-def staff_required(view):
-    """Sales figures are for staff: others who are logged in get 403."""
-
-    @login_required
-    @wraps(view)
-    def wrapper(request, *args, **kwargs):
-        if not request.user.is_staff:
-            raise PermissionDenied("Reports are for staff.")
-        return view(request, *args, **kwargs)
-
-    return wrapper
+staff_only = staff_required("Reports are for staff.")
 
 
-@staff_required
+@staff_only
 @require_http_methods(["GET", "POST"])
 def report_list(request):
     form = GenerateReportForm(request.POST) if request.method == "POST" else GenerateReportForm()
@@ -48,21 +35,21 @@ def report_list(request):
     return render(request, "reports/list.html", {"form": form, "page": page}, status=status)
 
 
-@staff_required
+@staff_only
 @require_GET
 def report_detail(request, report_id: int):
     report = selectors.report_get(report_id=report_id)
     return render(request, "reports/detail.html", {"report": report})
 
 
-@staff_required
+@staff_only
 @require_GET
 def report_chart(request, report_id: int):
     """Inline for the page's <img>; ``?download``: as an attachment (the download link)."""
     return _report_file(report_id, "chart", as_attachment="download" in request.GET)
 
 
-@staff_required
+@staff_only
 @require_GET
 def report_csv(request, report_id: int):
     return _report_file(report_id, "csv_file", as_attachment=True)
