@@ -5,6 +5,7 @@ import random
 import time
 import uuid
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -59,6 +60,22 @@ def text_check(label: str, value: str, *, max_length: int | None = None) -> str:
     except UnicodeEncodeError:
         raise NotificationRejected(f"The {label} is not valid text.") from None
     return value
+
+
+def link_check(link: str) -> str:
+    """``link``, if it is a path on this site or an http(s) URL: the inbox renders it as
+    an ``href``, so ``javascript:`` and the like must never get there."""
+    text_check("link", link, max_length=max_length(Notification, "link"))
+    if not link:
+        return link
+    parts = urlsplit(link)
+    path = (
+        not parts.scheme and not parts.netloc and link[:1] == "/" and link[1:2] not in ("/", "\\")
+    )
+    web = parts.scheme in ("http", "https") and bool(parts.netloc)
+    if not (path or web) or any(char.isspace() or not char.isprintable() for char in link):
+        raise NotificationRejected("The link must be a path on this site (/...) or an http(s) URL.")
+    return link
 
 
 def max_length(model, name: str) -> int:
@@ -136,7 +153,7 @@ def notification_send(
     from notifications.tasks import send_notification as send_notification_task
 
     level = message_check(channel=channel, body=body, priority=priority, subject=subject)
-    text_check("link", link, max_length=max_length(Notification, "link"))
+    link_check(link)
     if dedupe_key is not None:
         text_check("dedupe key", dedupe_key, max_length=max_length(Notification, "dedupe_key"))
     recipient_address(channel=channel, user=recipient)

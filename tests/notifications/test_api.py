@@ -118,6 +118,14 @@ def test_staff_send_one_through_the_service(client, staff_user, reachable_user):
         ({"priority": "\u0663"}, None, "Unknown priority"),  # an Arabic-Indic 3 is not 3
         ({"priority": 10**40}, None, "Unknown priority"),
         ({"body": "  "}, None, "The message body is empty."),
+        # the inbox renders the link as an href: only site paths and http(s) URLs
+        ({"link": "javascript:alert(1)"}, None, "The link must be a path on this site"),
+        ({"link": "JavaScript:alert(1)"}, None, "The link must be a path on this site"),
+        ({"link": "data:text/html,<b>x</b>"}, None, "The link must be a path on this site"),
+        ({"link": "//evil.example/"}, None, "The link must be a path on this site"),
+        ({"link": "/\\evil.example/"}, None, "The link must be a path on this site"),
+        ({"link": "inbox/"}, None, "The link must be a path on this site"),
+        ({"link": "/a\tb"}, None, "The link must be a path on this site"),
     ],
 )
 def test_bad_sends_are_400_and_nothing_is_stored(client, staff_user, user, change, field, message):
@@ -129,6 +137,16 @@ def test_bad_sends_are_400_and_nothing_is_stored(client, staff_user, user, chang
     error = response.json()["error"]
     assert message in (error["fields"][field][0] if field else error["message"])
     assert Notification.objects.count() == 0
+
+
+@pytest.mark.parametrize("link", ["/notifications/", "https://example.com/track?id=1", ""])
+def test_a_link_to_the_site_or_the_web_is_kept(client, staff_user, user, link):
+    data = {"recipient": "alice", "channel": "in_app", "body": "Hello", "link": link}
+
+    response = post(client, "api-v1:notification-send", data, bearer(staff_user))
+
+    assert response.status_code == 202, response.content
+    assert Notification.objects.get().link == link
 
 
 def test_sending_and_broadcasting_are_for_staff(client, user):
