@@ -179,19 +179,20 @@ class _StartedWriter:
         connected = False
         while True:
             with self.wake:
-                due = self._due_or_wait(connected)
+                due, idle = self._due_or_wait(connected)
                 if self.stopped:
                     break
             if due:
                 self._write(due)
                 connected = True
-            elif connected:  # idle: let the database have its connection back
+            elif idle:  # no write for IDLE_CLOSE_SECONDS: the database gets its connection back
                 connections.close_all()
                 connected = False
         connections.close_all()
 
-    def _due_or_wait(self, connected: bool) -> list[_Pending]:
-        """The entries due now, marked as being written; else wait (lock held)."""
+    def _due_or_wait(self, connected: bool) -> tuple[list[_Pending], bool]:
+        """The entries due now, marked as being written; else wait (lock held) and
+        say whether it was IDLE_CLOSE_SECONDS with nothing to do."""
         now = time.monotonic()
         due, next_due = [], None
         for entry in self.pending.values():
@@ -203,14 +204,17 @@ class _StartedWriter:
             entry.writing = True
             due.append(entry)
         if due or self.stopped:
-            return due
+            return due, False
         self.sleeping_until = next_due
+        idle = False
         if next_due is not None:
             self.wake.wait(next_due - now)
+        elif connected:
+            idle = not self.wake.wait(IDLE_CLOSE_SECONDS)
         else:
-            self.wake.wait(IDLE_CLOSE_SECONDS if connected else None)
+            self.wake.wait()
         self.sleeping_until = None
-        return []
+        return [], idle
 
     def _write(self, due: list[_Pending]) -> None:
         close_old_connections()  # as a task would: drop a broken or too old connection
@@ -227,10 +231,11 @@ class _StartedWriter:
                     started_at=entry.started_at,
                     late=True,
                 )
-            except DatabaseError:  # a view of the work: the outcome still comes
+            except DatabaseError:  # a view of the work: the outcome (with the start time) comes
                 logger.warning("could not store STARTED of task %s", entry.task_id, exc_info=True)
                 close_old_connections()
-            with self.wake:
+                continue
+            with self.wake:  # written: the outcome need not carry the start time
                 if self.pending.get(entry.task_id) is entry:
                     del self.pending[entry.task_id]
 
