@@ -34,6 +34,7 @@ RESULTS_KEEP_DEFAULTS = {
     "RESULTS_KEEP_DAYS": 7,
     "RESULTS_KEEP_FAILED_DAYS": 30,
 }  # mysite/retention.py
+RESULTS_STARTED_AFTER_MS_DEFAULT = 100  # mysite/results.py
 
 
 class ConfigError(ImproperlyConfigured):
@@ -64,6 +65,20 @@ def positive_int(name: str, default: int) -> int:
         value = 0
     if value < 1:
         raise ConfigError(f"{name}={raw!r} is not a positive whole number, e.g. {default}.")
+    return value
+
+
+def whole_number(name: str, default: int) -> int:
+    """A whole number of at least 0 (milliseconds): ``100``, not ``0.1`` or ``-1``."""
+    raw = os.environ.get(name)
+    if raw is None or not raw.strip():
+        return default
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise ConfigError(f"{name}={raw!r} is not a whole number of at least 0, e.g. {default}.")
     return value
 
 
@@ -238,6 +253,7 @@ def environment_check_or_exit() -> None:
         rate_limit_redis_url(broker=broker_url(default="filesystem://localhost/"))
         for name, default in RESULTS_KEEP_DEFAULTS.items():
             positive_int(name, default)
+        whole_number("RESULTS_STARTED_AFTER_MS", RESULTS_STARTED_AFTER_MS_DEFAULT)
     except ConfigError as exc:
         sys.stderr.write(f"mysite: configuration error: {exc}\n")
         raise SystemExit(2) from None

@@ -363,6 +363,11 @@ CELERY_RESULT_ACCEPT_CONTENT = ["json"]
 CELERY_RESULT_BACKEND = env("CELERY_RESULT_BACKEND", default="mysite.results.UpsertDatabaseBackend")
 CELERY_RESULT_EXTENDED = True
 CELERY_TASK_TRACK_STARTED = True
+# A task's STARTED is written once it has run this long (a task done sooner
+# goes straight to its outcome: one write instead of two); 0 writes it at once.
+RESULTS_STARTED_AFTER_MS = config.whole_number(
+    "RESULTS_STARTED_AFTER_MS", config.RESULTS_STARTED_AFTER_MS_DEFAULT
+)
 # Retention (mysite/retention.py): beat's daily mysite.tasks.prune_results
 # deletes a SUCCESS older than RESULTS_KEEP_DAYS, a FAILURE or REVOKED older
 # than RESULTS_KEEP_FAILED_DAYS (by its last state write, date_done), and a row

@@ -128,9 +128,13 @@ def _release_thread_connections(django_db_setup):
 
     The worker and the live server's request threads keep their connections
     (CONN_MAX_AGE, as in production); their threads have ended by now, so
-    collecting them closes those connections.
+    collecting them closes those connections. The worker's STARTED writer
+    (mysite/results.py) lives as long as the process: it is stopped.
     """
     yield
+    from mysite.results import started_writer_stop  # its models need Django set up
+
+    started_writer_stop()
     gc.collect()
 
 
