@@ -155,7 +155,7 @@ def test_ctrl_c_stops_make_run_by_itself_and_the_running_payment_is_applied_once
             timeout=20,
             what="the payments worker to begin its soft shutdown",
         )
-        time.sleep(settings.CELERY_WORKER_SOFT_SHUTDOWN_TIMEOUT + 0.5)
+        time.sleep(settings.CELERY_WORKER_SOFT_SHUTDOWN_TIMEOUT + 0.25)
         holder.commit()
         code = honcho.process.wait(60)
     finally:
