@@ -393,6 +393,12 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 # connected again, and the worker itself survives the reconnect
 # (mysite/kombu_fixes.py: kombu 5.7.0 crashed there, celery/celery#9250).
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
+# A cold shutdown (SIGQUIT) first gives running tasks this long, then cancels
+# what still runs: rolled back, its message back on the queue (late ack). Under
+# `make run` SIGTERM is one (the Procfile's REMAP_SIGTERM=SIGQUIT), so a worker
+# is gone within honcho's 5 s; elsewhere SIGTERM stays a warm shutdown, which
+# waits for every task (compose's and Kubernetes' grace outlasts the longest).
+CELERY_WORKER_SOFT_SHUTDOWN_TIMEOUT = 1.5
 
 # Workers. Prefetch 4 suits short tasks; the pools for long or money-moving
 # tasks run with --prefetch-multiplier=1 on their command line.

@@ -14,10 +14,15 @@ which every event receiver reads), at most that much later.
 
 import time
 
+from celery.worker import loops
 from celery.worker.consumer import Consumer as CeleryConsumer
 
 EVENT_FLUSH_SECONDS = 0.1
 """The longest a task event waits in the worker before it is published."""
+
+DRAIN_SECONDS = 0.25
+"""The longest the blocking loop (a broker without an event loop: the embedded
+filesystem one) waits for a message before it looks for a stop signal again."""
 
 
 class Consumer(CeleryConsumer):
@@ -41,3 +46,29 @@ class Consumer(CeleryConsumer):
     def shutdown(self) -> None:
         self._flush_events()  # what is buffered, before the dispatcher closes
         super().shutdown()
+
+    def loop_args(self):
+        """Celery's blocking loop (no event loop: the filesystem broker) waits 2 s
+        for a message before it sees a stop signal: most of honcho's 5 s grace
+        under `make run`. Its connection here waits ``DRAIN_SECONDS`` at most."""
+        args = super().loop_args()
+        if self.loop is not loops.synloop:
+            return args
+        return (args[0], _ShortDrains(args[1]), *args[2:])
+
+
+class _ShortDrains:
+    """A broker connection whose ``drain_events`` waits ``DRAIN_SECONDS`` at most."""
+
+    def __init__(self, connection):
+        self._connection = connection
+
+    def __getattr__(self, name):
+        return getattr(self._connection, name)
+
+    def __bool__(self) -> bool:
+        return bool(self._connection)
+
+    def drain_events(self, timeout=None, **kwargs):
+        timeout = DRAIN_SECONDS if timeout is None else min(timeout, DRAIN_SECONDS)
+        return self._connection.drain_events(timeout=timeout, **kwargs)

@@ -14,13 +14,22 @@ liveness probes). The Procfile runs each Celery process under this script:
   this exits 2, and honcho stops the rest with the error on screen.
 - Five short runs in a row (each under a minute): it gives up with the last
   exit code. A crash loop is a bug to read, not to hide.
-- SIGTERM or SIGINT (honcho stopping everything, Ctrl-C): passed on to the
-  process, waited for; this exits with the process's code.
+- SIGTERM or SIGINT (honcho stopping everything: after Ctrl-C, or SIGTERM to
+  honcho, it sends SIGTERM to each process group): passed on to the process,
+  once, and waited for; this exits with the process's code. How a worker
+  stops in time is the Procfile's and settings' business (README, "make run").
+- The process runs in a process group of its own, so it hears only what this
+  passes on. honcho signals a whole group: a worker's pool processes would get
+  that SIGTERM too and die mid-task (WorkerLostError), and the worker a second
+  one. On Linux it is killed when this script dies (PR_SET_PDEATHSIG), so
+  honcho's SIGKILL, if it comes to that, still ends everything.
 
 Standard library only: it starts before, and outlives, anything it runs.
 """
 
 import argparse
+import ctypes
+import os
 import signal
 import subprocess
 import sys
@@ -28,10 +37,19 @@ import time
 
 CONFIG_ERROR = 2  # mysite.config's exit code for a bad environment
 LONG_RUN = 60.0  # seconds: a run this long resets the pause and the count
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def say(line: str) -> None:
     print(f"supervise: {line}", file=sys.stderr, flush=True)
+
+
+def own_group() -> None:
+    """In the child, before it runs the command: a process group of its own,
+    and SIGKILL when this script dies (Linux only)."""
+    os.setpgid(0, 0)
+    if sys.platform == "linux":
+        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def supervise(command: list[str], *, pause: float, max_pause: float, give_up_after: int) -> int:
@@ -40,6 +58,8 @@ def supervise(command: list[str], *, pause: float, max_pause: float, give_up_aft
 
     def stop(signum, frame) -> None:
         nonlocal stopping
+        if stopping:
+            return  # passed on once: a worker takes a second SIGTERM as "cancel the tasks"
         stopping = True
         if child is not None and child.poll() is None:
             child.send_signal(signum)
@@ -50,7 +70,8 @@ def supervise(command: list[str], *, pause: float, max_pause: float, give_up_aft
     wait, short_runs = pause, 0
     while True:
         started = time.monotonic()
-        child = subprocess.Popen(command)  # noqa: S603  (the Procfile's own command line)
+        # The Procfile's own command line; preexec_fn: no threads here.
+        child = subprocess.Popen(command, preexec_fn=own_group)  # noqa: S603, PLW1509
         code = child.wait()
         if stopping:
             return code

@@ -452,8 +452,9 @@ def test_a_configuration_error_or_a_crash_loop_stops_make_run_loudly(
 def test_the_make_run_worker_killed_comes_back_by_itself_and_answers(own_redis, tmp_path):
     # given the Procfile's worker, as `make run` starts it (own session, as honcho does)
     line = procfile()["worker"]
-    assert line.startswith("python scripts/supervise.py celery -A mysite worker ")
-    words = shlex.split(line)
+    prefix = "REMAP_SIGTERM=SIGQUIT exec python scripts/supervise.py celery -A mysite worker "
+    assert line.startswith(prefix)
+    words = shlex.split(line)[2:]
     command = [sys.executable, words[1], "--pause", "0.2", *words[2:]]
     log_path = tmp_path / "worker.log"
     environment = {
@@ -462,6 +463,7 @@ def test_the_make_run_worker_killed_comes_back_by_itself_and_answers(own_redis, 
         "DATABASE_URL": database_url(settings.DATABASES["default"]),
         "CELERY_BROKER_URL": own_redis.url,
         "PYTHONUNBUFFERED": "1",
+        "REMAP_SIGTERM": "SIGQUIT",
     }
     with log_path.open("ab") as log:
         supervisor = subprocess.Popen(  # noqa: S603  (our own interpreter and Procfile line)
