@@ -8,6 +8,7 @@ import uuid
 
 from django import forms
 
+from mysite.templatetags.look import money
 from payments import selectors, services
 
 
@@ -58,7 +59,10 @@ class PaymentForm(KeyedForm):
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["payer"].choices = [
-            (account.pk, f"#{account.pk} {account.name} · {account.balance} {account.currency}")
+            (
+                account.pk,
+                f"#{account.pk} {account.name} · {money(account.balance, account.currency)}",
+            )
             for account in selectors.account_list_open(user=user)
         ]
 
