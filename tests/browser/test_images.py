@@ -1,7 +1,7 @@
 import pytest
-from django.conf import settings
 from playwright.sync_api import expect
 
+from tests.browser.look import screenshot
 from tests.browser.test_dashboard import log_in
 from tests.factories import picture
 
@@ -28,7 +28,7 @@ def test_uploaded_picture_gets_its_thumbnail_without_a_reload(
     thumbnail = tile.locator("img")  # decode() waits until the picture has loaded
     expect(thumbnail).to_be_visible()
     assert thumbnail.evaluate("img => img.decode().then(() => img.naturalWidth)") == 150
-    page.screenshot(path=str(settings.VAR_DIR / "gallery.png"), full_page=True)
+    screenshot(page, "upload-done")
 
     # and the detail page lists every rendition with a download link
     tile.click()
