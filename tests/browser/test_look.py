@@ -278,6 +278,11 @@ def test_operations_pages_and_the_admin(live_server, operator, failed_delivery, 
     expect(page.locator("#task-error")).to_contain_text("DeliveryFailed")
     look_over(page, "operations-task")
 
+    # the confirmation a running task's Terminate… link opens
+    page.goto(f"{live_server.url}/operations/tasks/{task_id}/terminate/")
+    expect(page.locator("#terminate-confirm")).to_be_visible()
+    look_over(page, "operations-terminate")
+
     # the admin is Django's: its own findings are listed, not ours to fix; its
     # favicon request is answered (no 404 line)
     page.goto(f"{live_server.url}/admin/")
