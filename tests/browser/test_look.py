@@ -100,6 +100,8 @@ def test_dashboard(live_server, celery_worker, user, page):
     expect(page.locator("#demo-state")).to_have_text("SUCCESS", timeout=30_000)
 
     expect(page.locator("#demo-state")).to_have_class(re.compile(r"\bstate-success\b"))
+    task_id = page.locator("#demo-id").inner_text()
+    expect(page.locator(f'#recent tr[data-task-id="{task_id}"]')).to_be_visible(timeout=10_000)
     assert page.locator("#demo-state").evaluate("el => el.closest('[aria-live]') !== null")
     look_over(page, "dashboard")
     assert failed == []
