@@ -50,4 +50,4 @@ bench: install
 	$(BIN)/python benchmarks/media_storage.py
 
 clean:
-	rm -rf var staticfiles .pytest_cache .ruff_cache
+	rm -rf var staticfiles test-output .pytest_cache .ruff_cache

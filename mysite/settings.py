@@ -89,6 +89,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "notifications.context_processors.unread_notifications",
             ],
+            "builtins": ["mysite.templatetags.look"],  # money on every page
         },
     },
 ]
@@ -127,6 +128,7 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = env("TIME_ZONE", default="Europe/Berlin")
 USE_I18N = True
 USE_TZ = True
+FORMAT_MODULE_PATH = ["mysite.formats"]  # ISO dates everywhere (mysite/formats/en)
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
@@ -177,6 +179,7 @@ IMAGES_CLAIM_SECONDS = env.int("IMAGES_CLAIM_SECONDS", default=5 * 60)
 # --- Reports ----------------------------------------------------------------
 
 REPORTS_MAX_DAYS = env.int("REPORTS_MAX_DAYS", default=366)  # longest range one report covers
+REPORTS_CURRENCY = env("REPORTS_CURRENCY", default="EUR")  # orders' amounts carry none of their own
 
 # --- Notifications ----------------------------------------------------------
 # One backend per channel, like EMAIL_BACKEND. Email goes through Django's

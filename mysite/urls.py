@@ -1,5 +1,7 @@
 from django.contrib import admin
+from django.templatetags.static import static
 from django.urls import include, path
+from django.utils.functional import lazy
 from django.views.generic import RedirectView
 
 from mysite import views
@@ -7,6 +9,8 @@ from mysite.api.v1 import api
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="dashboard"), name="home"),
+    # Browsers ask for /favicon.ico on pages that link none (the admin's).
+    path("favicon.ico", RedirectView.as_view(url=lazy(static, str)("mysite/favicon.svg"))),
     path("dashboard/", views.dashboard, name="dashboard"),
     path("dashboard/panel/", views.dashboard_panel, name="dashboard-panel"),
     path("operations/", views.operations_console, name="operations"),

@@ -8,6 +8,7 @@ import uuid
 
 from django import forms
 
+from mysite.templatetags.look import money
 from payments import selectors, services
 
 
@@ -59,7 +60,10 @@ class PaymentForm(KeyedForm):
         super().__init__(*args, **kwargs)
         self.accounts = {account.pk: account for account in selectors.account_list_open(user=user)}
         self.fields["payer"].choices = [
-            (account.pk, f"#{account.pk} {account.name} · {account.balance} {account.currency}")
+            (
+                account.pk,
+                f"#{account.pk} {account.name} · {money(account.balance, account.currency)}",
+            )
             for account in self.accounts.values()
         ]
 

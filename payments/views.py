@@ -5,6 +5,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from mysite.templatetags.look import money
 from payments import selectors, services
 from payments.forms import KeyedForm, PaymentForm, RefundForm
 from payments.models import Payment
@@ -55,7 +56,7 @@ def payment_new(request):
             if created:
                 messages.success(
                     request,
-                    f"Payment of {payment.amount} {payment.currency} to account "
+                    f"Payment of {money(payment.amount, payment.currency)} to account "
                     f"#{payment.payee_id} sent; it is being processed.",
                     extra_tags=SENT_TAG,
                 )
@@ -102,7 +103,7 @@ def payment_refund(request, payment_id: int):
             if created:
                 messages.success(
                     request,
-                    f"Refund of {refund.amount} {refund.currency} sent to the payer.",
+                    f"Refund of {money(refund.amount, refund.currency)} sent to the payer.",
                     extra_tags=SENT_TAG,
                 )
             else:

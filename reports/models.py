@@ -89,6 +89,11 @@ class Report(models.Model):
     def get_absolute_url(self) -> str:
         return reverse("reports:detail", args=[self.pk])
 
+    @property
+    def currency(self) -> str:
+        """The code the summary's amounts are shown in (orders store plain amounts)."""
+        return settings.REPORTS_CURRENCY
+
 
 class RollupState(models.Model):
     """One row: the time zone the daily rollups were built in (their days are its days).

@@ -1,6 +1,7 @@
 import pytest
-from django.conf import settings
 from playwright.sync_api import expect
+
+from tests.browser.look import screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -29,7 +30,7 @@ def test_demo_task_goes_from_pending_to_success(live_server, celery_worker, user
     recent = page.locator(f'#recent tr[data-task-id="{task_id}"]')
     expect(recent).to_contain_text("SUCCESS", timeout=10_000)
     expect(recent).to_contain_text("mysite.tasks.demo_task")
-    page.screenshot(path=str(settings.VAR_DIR / "dashboard.png"), full_page=True)
+    screenshot(page, "demo-task")
 
 
 def test_the_demo_box_remembers_its_task_across_reloads(live_server, celery_worker, user, page):

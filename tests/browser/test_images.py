@@ -1,7 +1,7 @@
 import pytest
-from django.conf import settings
 from playwright.sync_api import expect
 
+from tests.browser.look import screenshot
 from tests.browser.test_dashboard import log_in
 from tests.factories import picture
 
@@ -29,7 +29,7 @@ def test_uploaded_picture_gets_its_thumbnail_without_a_reload(
     expect(thumbnail).to_be_visible()
     natural = "img => img.decode().then(() => [img.naturalWidth, img.naturalHeight])"
     assert thumbnail.evaluate(natural) == [150, 112]  # the whole 4:3 picture, not a square crop
-    page.screenshot(path=str(settings.VAR_DIR / "gallery.png"), full_page=True)
+    screenshot(page, "upload-done")
 
     # and the detail page lists every rendition with a download link
     tile.click()

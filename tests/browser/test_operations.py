@@ -2,12 +2,12 @@ import re
 
 import pytest
 from celery import states, uuid
-from django.conf import settings
 from django.core import mail
 from django_celery_results.models import TaskResult
 from playwright.sync_api import expect
 
 from notifications.models import Notification
+from tests.browser.look import screenshot
 from tests.browser.test_dashboard import log_in
 from tests.conftest import wait_for
 from tests.mysite.console_tasks import deliver_notification
@@ -55,7 +55,7 @@ def test_a_failed_task_is_shown_with_its_reason_retried_and_both_link(
     expect(row).to_contain_text("tests.console.deliver_notification")
     expect(row).to_contain_text("DeliveryFailed: alice has no valid email address.")
     expect(row.locator(".domain-link")).to_have_text(f"Notification #{notification.pk}")
-    page.screenshot(path=str(settings.VAR_DIR / "operations.png"), full_page=True)
+    screenshot(page, "operations-failure")
 
     # when: they give alice an address in the admin, then press Retry on the task's page
     page.goto(f"{live_server.url}/admin/auth/user/{notification.recipient_id}/change/")
@@ -81,7 +81,7 @@ def test_a_failed_task_is_shown_with_its_reason_retried_and_both_link(
     expect(page).to_have_url(f"{live_server.url}/operations/tasks/{retry_id}/")
     expect(page.locator("#task-state")).to_have_text("SUCCESS", timeout=30_000)
     expect(page.locator("#task-row")).to_contain_text(f"Notification #{notification.pk} (sent)")
-    page.screenshot(path=str(settings.VAR_DIR / "operations-retry.png"), full_page=True)
+    screenshot(page, "operations-retry")
     page.click("#retry-of")
     expect(page).to_have_url(f"{live_server.url}/operations/tasks/{original}/")
     expect(page.locator("#retried-as")).to_have_text(retry_id)

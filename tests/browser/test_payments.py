@@ -2,13 +2,13 @@ import re
 
 import psycopg2
 import pytest
-from django.conf import settings
 from django.db import connection
 from playwright.sync_api import expect
 
 from mysite.celery import app as celery_app
 from payments import services
 from payments.tasks import process_payment
+from tests.browser.look import screenshot
 from tests.browser.test_dashboard import log_in
 from tests.payments.conftest import open_funded
 
@@ -51,15 +51,15 @@ def test_pay_from_the_form_and_see_it_complete_live(
     expect(page.locator("#payment-amount")).to_have_text("12.50 EUR")
     # "... sent; it is being processed." is no longer true: it is not shown
     expect(page.locator(".notice", has_text="being processed")).to_be_hidden()
-    page.screenshot(path=str(settings.VAR_DIR / "payment.png"), full_page=True)
+    screenshot(page, "payment-completed")
 
     # and her accounts page shows the new balance and the ledger line
     page.click("text=All payments")
     account = page.locator(f'[data-account-id="{alice_account.pk}"]')
-    expect(account.locator(".balance")).to_have_text("87.50")
+    expect(account.locator(".balance")).to_have_text("87.50 EUR")
     expect(account.locator(".ledger tbody tr").first).to_contain_text("Dinner")
     expect(account.locator(".ledger tbody tr").first).to_contain_text("-12.50")
-    page.screenshot(path=str(settings.VAR_DIR / "payments.png"), full_page=True)
+    screenshot(page, "payments-after")
 
 
 def close_account(account_id: int) -> None:

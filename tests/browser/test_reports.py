@@ -39,7 +39,7 @@ def test_generate_a_report_from_the_page_and_see_the_chart(
     chart = page.locator("#chart")
     expect(chart).to_be_visible(timeout=30_000)
     assert chart.evaluate("img => img.decode().then(() => img.naturalWidth)") == 1000
-    expect(page.locator("#total-sales")).to_have_text("42.50")
+    expect(page.locator("#total-sales")).to_have_text("42.50 EUR")
     expect(page.locator("#csv-link")).to_be_visible()
 
     # and the totals and the channels are two tables, each under its heading

@@ -2,9 +2,9 @@ import urllib.error
 import urllib.request
 
 import pytest
-from django.conf import settings
 from playwright.sync_api import expect
 
+from tests.browser.look import screenshot
 from tests.browser.test_dashboard import log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -27,7 +27,7 @@ def test_a_token_is_created_shown_once_used_and_revoked(live_server, user, page)
     log_in(page, live_server, username="alice", password="alice-password-1")
     page.click("#tokens-link")
     expect(page.locator("h1")).to_have_text("API tokens")
-    expect(page.locator("#tokens")).to_contain_text("You have no API tokens yet.")
+    expect(page.locator("#tokens")).to_contain_text("You have no API tokens yet: create one above")
 
     # when: she makes one
     page.fill("#id_name", "backup script")
@@ -40,7 +40,7 @@ def test_a_token_is_created_shown_once_used_and_revoked(live_server, user, page)
     row = page.locator("#tokens tbody tr", has_text="backup script")
     expect(row).to_contain_text(f"{token[:12]}…")
     expect(row).to_contain_text("active")
-    page.screenshot(path=str(settings.VAR_DIR / "tokens.png"), full_page=True)
+    screenshot(page, "token-created")
     assert status_with(live_server, token) == 200
 
     # and never again: the list shows its first characters only
@@ -70,4 +70,4 @@ def test_a_token_without_a_name_is_a_form_error(live_server, user, page):
 
     expect(page.locator("#token-form .error")).to_contain_text("Give the token a name")
     expect(page.locator("#new-token")).to_have_count(0)
-    expect(page.locator("#tokens")).to_contain_text("You have no API tokens yet.")
+    expect(page.locator("#tokens")).to_contain_text("You have no API tokens yet: create one above")

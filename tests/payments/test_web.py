@@ -234,8 +234,8 @@ def test_the_accounts_page_shows_balances_ledger_lines_and_payments(
         (Decimal("100.00"), Decimal("100.00")),
     ]
     page = response.content.decode()
-    assert '<strong class="balance">87.50</strong> EUR' in page
-    assert '<td class="num">-12.50</td>\n              <td class="num">87.50</td>' in page
+    assert '<strong class="balance">87.50 EUR</strong>' in page
+    assert '<td class="num">-12.50 EUR</td>\n              <td class="num">87.50 EUR</td>' in page
     assert f'<a href="/payments/{payment.pk}/">Payment #{payment.pk}</a>' in page
     assert '<span class="state state-completed">completed</span>' in page
 
@@ -248,7 +248,7 @@ def test_the_payee_sees_the_payment_too(client, other_user, alice_account, bob_a
     detail = client.get(payment.get_absolute_url())
 
     assert [p.pk for p in accounts.context["payments"]] == [payment.pk]
-    assert '<strong class="balance">12.50</strong> EUR' in accounts.content.decode()
+    assert '<strong class="balance">12.50 EUR</strong>' in accounts.content.decode()
     assert detail.status_code == 200
 
 
