@@ -68,8 +68,9 @@ def test_a_wide_picture_keeps_its_shape_in_the_gallery(
     expect(thumbnail).to_be_visible()
     natural = "img => img.decode().then(() => [img.naturalWidth, img.naturalHeight])"
     assert thumbnail.evaluate(natural) == [150, 38]
-    shown = thumbnail.bounding_box()
-    assert (round(shown["width"]), round(shown["height"])) == (150, 38)
+    shown = thumbnail.bounding_box()  # the tile may be narrower: scaled, never stretched
+    assert 0 < shown["width"] <= 150
+    assert abs(shown["height"] - shown["width"] * 38 / 150) <= 1, shown
 
 
 def test_a_file_that_is_not_a_picture_gets_a_form_error(live_server, user, page, tmp_path):

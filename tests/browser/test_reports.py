@@ -46,7 +46,7 @@ def test_generate_a_report_from_the_page_and_see_the_chart(
     expect(page.locator("#summary h3")).to_have_text(["Totals", "By channel"])
     expect(page.locator("#by-channel thead th")).to_have_text(["Channel", "Sales", "Orders"])
     expect(page.locator("#by-channel tbody tr")).to_have_count(1)
-    expect(page.locator("#by-channel tbody tr > *")).to_have_text(["web", "42.50", "2"])
+    expect(page.locator("#by-channel tbody tr > *")).to_have_text(["web", "42.50 EUR", "2"])
     expect(page.locator("#totals")).not_to_contain_text("web")
 
     # and both "Download" links download (attachments), not open in the tab

@@ -1,10 +1,10 @@
 import re
 
 import pytest
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from playwright.sync_api import expect
 
+from tests.browser.look import look_over
 from tests.browser.test_dashboard import log_in
 from tests.notifications import conftest as notifications_fixtures
 
@@ -53,7 +53,7 @@ def test_staff_start_a_broadcast_and_watch_it_finish_live(
     page.select_option("#id_channel", "email")
     page.fill("#id_subject", "Maintenance")
     page.fill("#id_body", "Tonight at 22:00.")
-    page.screenshot(path=str(settings.VAR_DIR / "broadcast_new.png"), full_page=True)
+    look_over(page, "broadcast-new")
     page.click("#broadcast-form button[type=submit]")
 
     # then: its page follows the progress to finished, without a reload
@@ -66,7 +66,7 @@ def test_staff_start_a_broadcast_and_watch_it_finish_live(
     assert page.evaluate("window.notReloaded") is True
     progress = page.locator("#broadcast-progress")
     assert (progress.get_attribute("max"), progress.evaluate("p => p.value")) == ("5", 5)
-    page.screenshot(path=str(settings.VAR_DIR / "broadcast.png"), full_page=True)
+    look_over(page, "broadcast")
 
     # and the page asked the API while it ran, and stopped asking once it had finished
     polled = [answer.json()["finished"] for answer in answers]
@@ -90,7 +90,7 @@ def test_a_send_refused_by_the_service_keeps_what_was_typed(live_server, staff_u
 
     expect(page.locator("#form-errors")).to_have_text("No user named 'ghost'.")
     expect(page.locator("#id_body")).to_have_value("Welcome aboard")
-    page.screenshot(path=str(settings.VAR_DIR / "send.png"), full_page=True)
+    look_over(page, "send")
 
     page.fill("#id_user", "alice")
     page.click("#send-form button[type=submit]")
