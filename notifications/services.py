@@ -473,13 +473,23 @@ def broadcast_deliver_chunk(
     if not notification_ids:
         return outcome
     if channel == Channel.IN_APP:
-        # The status filter moves each row once: a chunk run again counts nothing twice.
         with transaction.atomic():
-            moved = Notification.objects.filter(
-                pk__in=notification_ids,
-                broadcast_id=broadcast_id,
-                status=Notification.Status.QUEUED,
-            ).update(
+            # Found by primary key alone: with a status or broadcast condition
+            # PostgreSQL may pick those indexes (its estimates lag after a
+            # bulk insert) and read the whole broadcast for every chunk. The
+            # rows are locked, so each queued one moves, and is counted, once.
+            rows = (
+                Notification.objects.select_for_update()
+                .filter(pk__in=notification_ids)
+                .order_by("pk")
+                .values_list("pk", "status", "broadcast_id")
+            )
+            queued = [
+                pk
+                for pk, status, owner in rows
+                if status == Notification.Status.QUEUED and owner == broadcast_id
+            ]
+            moved = Notification.objects.filter(pk__in=queued).update(
                 status=Notification.Status.SENT,
                 sent_at=timezone.now(),
                 updated_at=Now(),
