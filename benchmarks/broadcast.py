@@ -243,8 +243,8 @@ def one_task_each(count: int, timeout: float) -> Outcome:
     key = f"bench-each:{uuid.uuid4().hex}"
     rows = Notification.objects.filter(dedupe_key=key)
     start = time.time()
-    # As broadcast_send creates them, minus the Broadcast row: a notification
-    # with a broadcast makes send_notification recount the whole broadcast.
+    # As broadcast_send creates them, minus the Broadcast row (the seed's way
+    # has none; with one, each send would also count itself on it).
     recipient_ids = list(
         User.objects.filter(is_active=True).order_by("pk").values_list("pk", flat=True)
     )

@@ -48,8 +48,10 @@ class WorkRow:
     task takes a period, not an id). ``done``: the rows that need nothing
     more (the console refuses to retry their task). ``reopen``: the values
     that put a finished row back in flight before its task runs again (a
-    failed notification is queued again; without them the task would find
-    it final and do nothing). ``fail``: the app's service that marks one
+    failed image is pending again; without them the task would find it final
+    and do nothing), or the app's service that does it, called as
+    ``reopen(<arg>=id)`` (a failed notification leaves its broadcast's
+    count). ``fail``: the app's service that marks one
     failed, called as ``fail(<arg>=id, reason=...)``; None: the row stays in
     flight for the sweep (a pending payment).
     """
@@ -57,7 +59,7 @@ class WorkRow:
     model: str
     done: models.Q
     arg: str = ""
-    reopen: dict = field(default_factory=dict)
+    reopen: dict | Callable[..., object] = field(default_factory=dict)
     fail: Callable[..., object] | None = field(default=None, compare=False)
 
     @property
@@ -87,7 +89,9 @@ class WorkRow:
 
     def reopen_row(self, row: models.Model) -> None:
         """Put ``row`` back in flight (``reopen``), unless it is done."""
-        if self.reopen:
+        if callable(self.reopen):
+            self.reopen(**{self.arg or f"{row._meta.model_name}_id": row.pk})
+        elif self.reopen:
             manager = self.model_class._default_manager
             manager.filter(pk=row.pk).exclude(self.done).update(**self.reopen)
 

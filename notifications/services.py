@@ -12,8 +12,8 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
-from django.db.models import Count, F, Q
-from django.db.models.functions import Now
+from django.db.models import Case, Count, F, Q, Value, When
+from django.db.models.functions import Greatest, Now
 from django.utils import timezone
 
 from mysite import ratelimit
@@ -233,19 +233,18 @@ def notification_deliver(*, notification_id: int, waits: int = 0) -> Notificatio
     except (NotificationRejected, PermanentDeliveryError) as exc:
         return notification_fail(notification_id=notification_id, reason=str(exc))
     except TransientDeliveryError as exc:
-        Notification.objects.filter(pk=notification_id).update(
+        # Only from this run's SENDING: a run that ended it meanwhile stands.
+        Notification.objects.filter(pk=notification_id, status=Notification.Status.SENDING).update(
             status=Notification.Status.QUEUED, last_error=str(exc), updated_at=Now()
         )
         raise
-    Notification.objects.filter(pk=notification_id).update(
+    return notification_end(
+        notification_id=notification_id,
         status=Notification.Status.SENT,
         provider_message_id=provider_id,
         sent_at=timezone.now(),
-        updated_at=Now(),
         last_error="",
     )
-    notification.refresh_from_db()
-    return notification
 
 
 RATE_WAIT_DOUBLINGS = 5  # a send that keeps waiting comes back at most 32x max wait later
@@ -281,10 +280,64 @@ def channel_turn_wait(*, channel: str, waits: int = 0) -> None:
 
 def notification_fail(*, notification_id: int, reason: str) -> Notification:
     logger.warning("notification %s failed: %s", notification_id, reason)
-    Notification.objects.filter(pk=notification_id).update(
-        status=Notification.Status.FAILED, last_error=reason, updated_at=Now()
+    return notification_end(
+        notification_id=notification_id, status=Notification.Status.FAILED, last_error=reason
     )
-    return Notification.objects.get(pk=notification_id)
+
+
+def notification_end(*, notification_id: int, status: str, **fields) -> Notification:
+    """Write a notification's ``status`` (and ``fields``); its broadcast's
+    counters follow in the same transaction.
+
+    The row is locked and its status before read, so a second end of the same
+    notification (a redelivered or retried task) moves no counter, and one
+    that changes its outcome (failed, then sent) moves both.
+    """
+    with transaction.atomic():
+        notification = Notification.objects.select_for_update().get(pk=notification_id)
+        before = notification.status
+        Notification.objects.filter(pk=notification_id).update(
+            status=status, updated_at=Now(), **fields
+        )
+        if notification.broadcast_id is not None:
+            broadcast_count(
+                broadcast_id=notification.broadcast_id,
+                **status_change(before=before, after=status),
+            )
+    notification.refresh_from_db()
+    return notification
+
+
+def status_change(*, before: str, after: str) -> dict[str, int]:
+    """What moving one notification from ``before`` to ``after`` adds to its
+    broadcast's sent and failed counters (-1, 0 or 1 each)."""
+    sent, failed = Notification.Status.SENT, Notification.Status.FAILED
+    return {
+        "sent": (after == sent) - (before == sent),
+        "failed": (after == failed) - (before == failed),
+    }
+
+
+def notification_reopen(*, notification_id: int) -> None:
+    """Put a notification that is not sent or cancelled back in the queue (the
+    operations console's Retry); a failed one leaves its broadcast's failed count."""
+    with transaction.atomic():
+        notification = (
+            Notification.objects.select_for_update(of=("self",))
+            .filter(pk=notification_id)
+            .exclude(status__in=[Notification.Status.SENT, Notification.Status.CANCELLED])
+            .first()
+        )
+        if notification is None:
+            return
+        Notification.objects.filter(pk=notification_id).update(
+            status=Notification.Status.QUEUED, last_error=""
+        )
+        if notification.broadcast_id is not None:
+            broadcast_count(
+                broadcast_id=notification.broadcast_id,
+                **status_change(before=notification.status, after=Notification.Status.QUEUED),
+            )
 
 
 def inbox_mark_read(*, user, notification_id: int | None = None) -> int:
@@ -432,15 +485,30 @@ def broadcast_deliver_chunk(
     if not notification_ids:
         return outcome
     if channel == Channel.IN_APP:
-        Notification.objects.filter(
-            pk__in=notification_ids, status=Notification.Status.QUEUED
-        ).update(
-            status=Notification.Status.SENT,
-            sent_at=timezone.now(),
-            updated_at=Now(),
-            attempts=F("attempts") + 1,
-        )
-    else:
+        with transaction.atomic():
+            # Found by primary key alone: with a status or broadcast condition
+            # PostgreSQL may pick those indexes (its estimates lag after a
+            # bulk insert) and read the whole broadcast for every chunk. The
+            # rows are locked, so each queued one moves, and is counted, once.
+            rows = (
+                Notification.objects.select_for_update()
+                .filter(pk__in=notification_ids)
+                .order_by("pk")
+                .values_list("pk", "status", "broadcast_id")
+            )
+            queued = [
+                pk
+                for pk, status, owner in rows
+                if status == Notification.Status.QUEUED and owner == broadcast_id
+            ]
+            moved = Notification.objects.filter(pk__in=queued).update(
+                status=Notification.Status.SENT,
+                sent_at=timezone.now(),
+                updated_at=Now(),
+                attempts=F("attempts") + 1,
+            )
+            broadcast_count(broadcast_id=broadcast_id, sent=moved)
+    else:  # each notification counts itself as it ends (notification_end)
         deadline = time.monotonic() + CHUNK_WORK_SECONDS
         for index, notification_id in enumerate(notification_ids):
             if time.monotonic() > deadline:
@@ -459,18 +527,46 @@ def broadcast_deliver_chunk(
                 outcome.rest_ids, outcome.rest_waits = notification_ids[index:], waits + 1
                 break
             waits = 0  # this chunk is moving again
-    broadcast_progress_update(broadcast_id=broadcast_id)
     return outcome
 
 
-def broadcast_progress_update(*, broadcast_id: int) -> Broadcast:
-    """Count what is sent and failed; the last chunk marks the broadcast finished."""
-    counts = Notification.objects.filter(broadcast_id=broadcast_id).aggregate(
-        sent=Count("id", filter=Q(status=Notification.Status.SENT)),
-        failed=Count("id", filter=Q(status=Notification.Status.FAILED)),
+def broadcast_count(*, broadcast_id: int, sent: int = 0, failed: int = 0) -> None:
+    """Add to a broadcast's counters what just changed, in the caller's
+    transaction (with the change itself); the first time sent + failed
+    reaches total stamps ``finished_at``, once.
+
+    One UPDATE: the row lock orders concurrent chunks, and each adds to the
+    counters as they are when it gets the row, so none is lost.
+    """
+    if not (sent or failed):
+        return
+    done = F("sent") + F("failed") + (sent + failed)
+    Broadcast.objects.filter(pk=broadcast_id).update(
+        sent=Greatest(F("sent") + sent, 0),  # never below 0, should they have drifted
+        failed=Greatest(F("failed") + failed, 0),
+        finished_at=Case(
+            When(finished_at=None, total__lte=done, then=Value(timezone.now())),
+            default=F("finished_at"),
+        ),
     )
-    Broadcast.objects.filter(pk=broadcast_id).update(**counts)
-    Broadcast.objects.filter(
-        pk=broadcast_id, finished_at=None, total__lte=F("sent") + F("failed")
-    ).update(finished_at=timezone.now())
+
+
+def broadcast_recount(*, broadcast_id: int) -> Broadcast:
+    """Count a broadcast's sent and failed notifications again (the sweep's
+    repair: O(its notifications), never per chunk); finish it if all are.
+
+    The broadcast row is locked first: a count that ends meanwhile waits for
+    this one and then adds itself (``broadcast_count``), so none is lost or
+    counted twice.
+    """
+    with transaction.atomic():
+        list(Broadcast.objects.select_for_update().filter(pk=broadcast_id).values_list("pk"))
+        counts = Notification.objects.filter(broadcast_id=broadcast_id).aggregate(
+            sent=Count("id", filter=Q(status=Notification.Status.SENT)),
+            failed=Count("id", filter=Q(status=Notification.Status.FAILED)),
+        )
+        Broadcast.objects.filter(pk=broadcast_id).update(**counts)
+        Broadcast.objects.filter(
+            pk=broadcast_id, finished_at=None, total__lte=F("sent") + F("failed")
+        ).update(finished_at=timezone.now())
     return Broadcast.objects.get(pk=broadcast_id)

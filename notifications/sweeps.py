@@ -9,7 +9,7 @@ from django.db.models.functions import Now
 from mysite.enqueue import enqueue
 from mysite.sweep import Sweep, unfinished_with_none_in_flight
 from notifications.models import Broadcast, Notification
-from notifications.services import broadcast_progress_update
+from notifications.services import broadcast_recount
 
 
 def notifications_requeue(notifications: list[Notification]) -> None:
@@ -49,10 +49,11 @@ def notifications_requeue(notifications: list[Notification]) -> None:
 
 
 def broadcasts_finish(broadcasts: list[Broadcast]) -> None:
-    """Count each broadcast whose notifications are all final: its last
-    chunk's count was lost (a worker died)."""
+    """Count again each broadcast whose notifications are all final but that
+    is not finished: its counters drifted (each end counts itself, in its own
+    transaction, so only a hand-edited row or an older worker's count gets here)."""
     for broadcast in broadcasts:
-        broadcast_progress_update(broadcast_id=broadcast.pk)
+        broadcast_recount(broadcast_id=broadcast.pk)
 
 
 IN_FLIGHT = Q(status__in=[Notification.Status.QUEUED, Notification.Status.SENDING])

@@ -21,7 +21,7 @@ logger = logging.getLogger(__name__)
 
 
 def _give_up(*, notification_id: int, reason: str):
-    """The task's last word: the notification failed, and its broadcast counts it."""
+    """The task's last word: the notification failed (its broadcast counts it)."""
     return _outcome(services.notification_fail(notification_id=notification_id, reason=reason))
 
 
@@ -33,7 +33,7 @@ def _give_up(*, notification_id: int, reason: str):
         "notifications.Notification",
         arg="notification_id",
         done=Q(status__in=[Notification.Status.SENT, Notification.Status.CANCELLED]),
-        reopen={"status": Notification.Status.QUEUED, "last_error": ""},
+        reopen=services.notification_reopen,
         fail=_give_up,
     ),
     time_limit=60,
@@ -71,8 +71,6 @@ def _later(task, *, countdown: float, **kwargs) -> Retry:
 
 
 def _outcome(notification) -> dict:
-    if notification.broadcast_id:  # a broadcast's straggler: keep its progress true
-        services.broadcast_progress_update(broadcast_id=notification.broadcast_id)
     return {"notification": notification.pk, "status": notification.status}
 
 
