@@ -10,7 +10,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from payments.services import SCHEDULES as PAYMENT_SCHEDULES
+from payments.schedules import SCHEDULES as PAYMENT_SCHEDULES
 from reports.services import SCHEDULES as REPORT_SCHEDULES
 
 SCHEDULES = [

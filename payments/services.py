@@ -735,13 +735,3 @@ def ledger_alert_staff(*, problems: list[str]) -> None:
         body=f"{shown}{more}\nRun `manage.py check_ledger` for the full report.",
         priority="high",
     )
-
-
-SCHEDULES = [
-    {
-        "name": "Ledger check",
-        "task": "payments.tasks.check_ledger",
-        "kwargs": {},
-        "crontab": {"minute": "30", "hour": "4"},
-    },
-]
