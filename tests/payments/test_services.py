@@ -14,6 +14,7 @@ from mysite.sweep import sweep
 from notifications.models import Channel, Notification
 from payments import services
 from payments.models import Account, LedgerEntry, Payment
+from payments.services import creating
 from payments.tasks import check_ledger
 from tests.conftest import require
 from tests.payments.conftest import open_funded
@@ -256,7 +257,7 @@ def test_a_key_taken_by_a_racing_request_inside_a_transaction_is_a_replay(
     # given: the first request's payment, which the lookup of the second misses
     # (it committed between that lookup and the INSERT)
     first = pay(alice_account, bob_account, key="race", user=user)
-    found = services._accounts_with_key
+    found = creating._accounts_with_key
 
     def missing_the_key(**kwargs):
         accounts = found(**kwargs)
@@ -264,7 +265,7 @@ def test_a_key_taken_by_a_racing_request_inside_a_transaction_is_a_replay(
             account.key_payment_id = None
         return accounts
 
-    monkeypatch.setattr(services, "_accounts_with_key", missing_the_key)
+    monkeypatch.setattr(creating, "_accounts_with_key", missing_the_key)
 
     # when: inside the caller's transaction
     with transaction.atomic():
