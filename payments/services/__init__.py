@@ -43,6 +43,8 @@ from payments.services.creating import (
     PaymentRequest,
     payment_create,
     payment_refund,
+    payment_replay,
+    payment_request_check,
     refundable_amount,
 )
 from payments.services.moving import payment_process
@@ -79,6 +81,8 @@ __all__ = [
     "payment_create",
     "payment_process",
     "payment_refund",
+    "payment_replay",
+    "payment_request_check",
     "payments_requeue",
     "refundable_amount",
     "shown",

@@ -49,6 +49,37 @@ class PaymentRequest:
             payment.refund_of_id,
         )
 
+    @classmethod
+    def asked(
+        cls, *, payer: Account, payee_id, amount: Decimal, currency, description, refund_of_id=None
+    ) -> "PaymentRequest":
+        """The request from a client's values, checked (the currency defaults to the payer's)."""
+        currency = currency_check(currency) if currency else payer.currency
+        description = description_check(description)
+        payee_pk = account_number(payee_id, role="payee")
+        return cls(payee_pk, amount, currency, description, refund_of_id)
+
+
+def payment_request_check(*, payer: Account, payee: Account | None, wanted: PaymentRequest) -> None:
+    """The rules between a payment and its accounts; ``PaymentRejected`` says which is broken.
+
+    Checked before a payment is written (``payment_create``, ``import_payments``)
+    and again under the row locks, as the final word (``payment_process``): an
+    account can close, or change currency, in between. ``payee`` None: not found.
+    """
+    if payee is None:
+        raise AccountNotFound(f"No account #{wanted.payee_id}.")
+    if payee.pk == payer.pk:
+        raise PaymentRejected("The payer and the payee are the same account.")
+    for account in (payer, payee):
+        if account.is_closed:
+            raise PaymentRejected(f"Account #{account.pk} is closed.")
+        if account.currency != wanted.currency:
+            raise PaymentRejected(
+                f"Currency mismatch: the payment is in {wanted.currency}, "
+                f"account #{account.pk} holds {account.currency}."
+            )
+
 
 def payment_create(
     *,
@@ -83,29 +114,20 @@ def payment_create(
         raise AccountNotFound(f"No account #{payer_pk}.")
     if user is not None and payer.owner_id != user.pk:
         raise AccountForbidden(f"Account #{payer.pk} is not yours: pay from your own accounts.")
-    currency = currency_check(currency) if currency else payer.currency
-    description = description_check(description)
-    payee_pk = account_number(payee_id, role="payee")
-    wanted = PaymentRequest(
-        payee_pk, amount, currency, description, refund_of.pk if refund_of else None
+    wanted = PaymentRequest.asked(
+        payer=payer,
+        payee_id=payee_id,
+        amount=amount,
+        currency=currency,
+        description=description,
+        refund_of_id=refund_of.pk if refund_of else None,
     )
 
     if payer.key_payment_id is not None:
-        return _replay(Payment.objects.get(pk=payer.key_payment_id), wanted), False
+        return payment_replay(Payment.objects.get(pk=payer.key_payment_id), wanted), False
 
-    payee = accounts.get(payee_pk)
-    if payee is None:
-        raise AccountNotFound(f"No account #{payee_pk}.")
-    if payee.pk == payer.pk:
-        raise PaymentRejected("The payer and the payee are the same account.")
-    for account in (payer, payee):
-        if account.is_closed:
-            raise PaymentRejected(f"Account #{account.pk} is closed.")
-        if account.currency != currency:
-            raise PaymentRejected(
-                f"Currency mismatch: the payment is in {currency}, "
-                f"account #{account.pk} holds {account.currency}."
-            )
+    payee = accounts.get(wanted.payee_id)
+    payment_request_check(payer=payer, payee=payee, wanted=wanted)
     if refund_of is None and Account.Kind.EXTERNAL in (payer.kind, payee.kind) and user:
         raise AccountForbidden("Deposits and payouts are made by staff.")
 
@@ -118,7 +140,7 @@ def payment_create(
         earlier = _payment_with_key(payer, key)
         if earlier is None:
             raise
-        return _replay(earlier, wanted), False
+        return payment_replay(earlier, wanted), False
     return payment, True
 
 
@@ -152,7 +174,8 @@ def _payment_with_key(payer: Account, key: str) -> Payment | None:
     return Payment.objects.filter(payer=payer, idempotency_key=key).first()
 
 
-def _replay(earlier: Payment, wanted: PaymentRequest) -> Payment:
+def payment_replay(earlier: Payment, wanted: PaymentRequest) -> Payment:
+    """The payment made before with this key, if it asked for the same; else ``KeyConflict``."""
     if PaymentRequest.of(earlier) != wanted:
         raise KeyConflict(
             f"The idempotency key {earlier.idempotency_key!r} was used for a different "
@@ -226,7 +249,7 @@ def payment_refund(
         request = PaymentRequest(
             original.payer_id, wanted, original.currency, description, original.pk
         )
-        return _replay(earlier, request), False
+        return payment_replay(earlier, request), False
     if original.status != Payment.Status.COMPLETED:
         raise PaymentRejected(f"Payment #{original.pk} is {original.status}: nothing to refund.")
     left = refundable_amount(original)

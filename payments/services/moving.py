@@ -10,7 +10,8 @@ from django.utils import timezone
 
 from payments.locks import accounts_lock, execute, lock_timeout, locked
 from payments.models import Account, LedgerEntry, Payment
-from payments.services.checks import ZERO
+from payments.services.checks import ZERO, PaymentRejected
+from payments.services.creating import PaymentRequest, payment_request_check
 
 logger = logging.getLogger(__name__)
 
@@ -100,14 +101,10 @@ def _refunded(original: Payment) -> Decimal:
 
 def _refusal(payment: Payment, payer: Account, payee: Account, original: Payment | None) -> str:
     """Why ``payment`` cannot be applied ("" if it can). Accounts and original are locked."""
-    for account in (payer, payee):
-        if account.is_closed:
-            return f"Account #{account.pk} is closed."
-        if account.currency != payment.currency:
-            return (
-                f"Currency mismatch: the payment is in {payment.currency}, "
-                f"account #{account.pk} holds {account.currency}."
-            )
+    try:
+        payment_request_check(payer=payer, payee=payee, wanted=PaymentRequest.of(payment))
+    except PaymentRejected as exc:
+        return str(exc)
     if original is not None:
         if original.status not in (Payment.Status.COMPLETED, Payment.Status.REFUNDED):
             return f"Payment #{original.pk} is {original.status}: nothing to refund."

@@ -4,7 +4,6 @@ import hashlib
 import io
 from collections.abc import Callable
 from dataclasses import dataclass
-from decimal import Decimal
 from pathlib import Path
 
 from django.conf import settings
@@ -29,16 +28,8 @@ class Row:
 
     line: int
     payer_id: int
-    payee_id: int
-    amount: Decimal
-    currency: str
-    description: str
     key: str
-
-    def request(self) -> services.PaymentRequest:
-        return services.PaymentRequest(
-            self.payee_id, self.amount, self.currency, self.description, None
-        )
+    request: services.PaymentRequest
 
 
 def file_read(path: str) -> tuple[str, str]:
@@ -153,31 +144,19 @@ def row_check(
     amount = services.amount_parse(values["amount"])
     key = services.key_check(key)
     payer = account(values["from"], "payer")
-    currency = services.currency_check(values["currency"]) if values["currency"] else payer.currency
-    description = services.description_check(values["description"])
-    payee_id = services.account_number(values["to"], role="payee")
-    row = Row(line, payer.pk, payee_id, amount, currency, description, key)
-
+    wanted = services.PaymentRequest.asked(
+        payer=payer,
+        payee_id=values["to"],
+        amount=amount,
+        currency=values["currency"],
+        description=values["description"],
+    )
     if (payment := earlier.get((payer.pk, key))) is not None:
-        if services.PaymentRequest.of(payment) != row.request():
-            raise services.KeyConflict(
-                f"The idempotency key {key!r} was used for a different payment "
-                f"(#{payment.pk}); use a new key for a new payment."
-            )
-        return row  # made before: payment_create returns it
-
+        services.payment_replay(payment, wanted)
+        return Row(line, payer.pk, key, wanted)  # made before: payment_create returns it
     payee = account(values["to"], "payee")
-    if payee.pk == payer.pk:
-        raise services.PaymentRejected("The payer and the payee are the same account.")
-    for each in (payer, payee):
-        if each.is_closed:
-            raise services.PaymentRejected(f"Account #{each.pk} is closed.")
-        if each.currency != currency:
-            raise services.PaymentRejected(
-                f"Currency mismatch: the payment is in {currency}, "
-                f"account #{each.pk} holds {each.currency}."
-            )
-    return row
+    services.payment_request_check(payer=payer, payee=payee, wanted=wanted)
+    return Row(line, payer.pk, key, wanted)
 
 
 def chunks(items: list, size: int = CHUNK):
@@ -274,7 +253,7 @@ class Command(BaseCommand):
                 rejected.append((line, str(exc)))
                 continue
             first = seen.setdefault((row.payer_id, row.key), row)
-            if first.request() != row.request():
+            if first.request != row.request:
                 rejected.append(
                     (line, f"The key {row.key!r} is on line {first.line} for another payment.")
                 )
@@ -293,11 +272,11 @@ class Command(BaseCommand):
             try:
                 payment, created = services.payment_create(
                     payer_id=row.payer_id,
-                    payee_id=row.payee_id,
-                    amount=row.amount,
+                    payee_id=row.request.payee_id,
+                    amount=row.request.amount,
                     idempotency_key=row.key,
-                    currency=row.currency,
-                    description=row.description,
+                    currency=row.request.currency,
+                    description=row.request.description,
                 )
             except services.PaymentRejected as exc:  # changed since the check
                 rejected.append((row.line, str(exc)))
