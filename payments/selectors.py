@@ -1,10 +1,13 @@
 """Read-only queries for the payment pages and API."""
 
-from django.db.models import Prefetch, Q, QuerySet
+from decimal import Decimal
+
+from django.db.models import Prefetch, Q, QuerySet, Sum
+from django.db.models.functions import Coalesce
 from django.http import Http404
 from django.urls import reverse
 
-from payments.models import Account, LedgerEntry, Payment
+from payments.models import ZERO, Account, LedgerEntry, Payment
 
 RECENT_LINES = 10
 
@@ -61,3 +64,11 @@ def payment_get_visible(*, payment_id: int, user) -> Payment:
 def payment_status_url(payment: Payment) -> str:
     """Where the API answers with the payment's status (the detail page polls it)."""
     return reverse("api-v1:payment-get", args=[payment.pk])
+
+
+def refundable_amount(payment: Payment) -> Decimal:
+    """What is left to refund: refunds that are pending or completed count."""
+    taken = payment.refunds.exclude(status=Payment.Status.FAILED).aggregate(
+        total=Coalesce(Sum("amount"), ZERO)
+    )["total"]
+    return payment.amount - taken

@@ -15,6 +15,7 @@ from here; a test that replaces a name patches it in the module that uses it.
 """
 
 from payments.locks import accounts_lock
+from payments.models import ZERO
 from payments.services.accounts import (
     account_close,
     account_deposit,
@@ -25,7 +26,6 @@ from payments.services.checks import (
     CENT,
     HUGE_BITS,
     MAX_AMOUNT,
-    ZERO,
     AccountForbidden,
     AccountNotFound,
     KeyConflict,
@@ -45,7 +45,6 @@ from payments.services.creating import (
     payment_refund,
     payment_replay,
     payment_request_check,
-    refundable_amount,
 )
 from payments.services.moving import payment_process
 from payments.services.reconciliation import (
@@ -84,6 +83,5 @@ __all__ = [
     "payment_replay",
     "payment_request_check",
     "payments_requeue",
-    "refundable_amount",
     "shown",
 ]

@@ -10,7 +10,6 @@ from payments.models import AMOUNT_DIGITS, AMOUNT_PLACES, Account, Currency, Pay
 CENT = Decimal(1).scaleb(-AMOUNT_PLACES)
 MAX_AMOUNT = Decimal(10 ** (AMOUNT_DIGITS - AMOUNT_PLACES)) - CENT
 IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
-ZERO = Decimal("0.00")
 ID_TEXT = re.compile(r"[0-9]{1,19}")  # ASCII digits: not "²", not "٣"
 
 

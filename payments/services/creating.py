@@ -6,15 +6,13 @@ from decimal import Decimal
 
 from celery import uuid
 from django.db import IntegrityError, transaction
-from django.db.models import Sum
-from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from mysite.enqueue import enqueue
 from payments.locks import instances, locking_select
 from payments.models import Account, Payment
+from payments.selectors import refundable_amount
 from payments.services.checks import (
-    ZERO,
     AccountForbidden,
     AccountNotFound,
     KeyConflict,
@@ -215,14 +213,6 @@ def _payment_insert(
     if queue:
         enqueue(process_payment_task, args=[payment.pk], task_id=payment.task_id)
     return payment
-
-
-def refundable_amount(payment: Payment) -> Decimal:
-    """What is left to refund: refunds that are pending or completed count."""
-    taken = payment.refunds.exclude(status=Payment.Status.FAILED).aggregate(
-        total=Coalesce(Sum("amount"), ZERO)
-    )["total"]
-    return payment.amount - taken
 
 
 def payment_refund(

@@ -9,8 +9,8 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from payments.locks import accounts_lock, execute, lock_timeout, locked
-from payments.models import Account, LedgerEntry, Payment
-from payments.services.checks import ZERO, PaymentRejected
+from payments.models import ZERO, Account, LedgerEntry, Payment
+from payments.services.checks import PaymentRejected
 from payments.services.creating import PaymentRequest, payment_request_check
 
 logger = logging.getLogger(__name__)

@@ -5,8 +5,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from mysite.enqueue import enqueue
-from payments.models import Account, LedgerEntry, Payment
-from payments.services.checks import ZERO
+from payments.models import ZERO, Account, LedgerEntry, Payment
 
 
 def payments_requeue(payments: list[Payment]) -> None:
