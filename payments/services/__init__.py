@@ -37,6 +37,7 @@ from payments.services.checks import (
     description_check,
     id_parse,
     key_check,
+    payment_request_check,
     shown,
 )
 from payments.services.creating import (
@@ -44,7 +45,6 @@ from payments.services.creating import (
     payment_create,
     payment_refund,
     payment_replay,
-    payment_request_check,
 )
 from payments.services.moving import payment_process
 from payments.services.reconciliation import (

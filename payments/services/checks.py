@@ -136,3 +136,22 @@ def account_get(account_id, *, role: str = "account") -> Account:
         return Account.objects.get(pk=number)
     except Account.DoesNotExist:
         raise AccountNotFound(f"No account #{number}.") from None
+
+
+def payment_request_check(*, payer: Account, payee: Account, currency: str) -> None:
+    """The rules between a payment and its accounts; ``PaymentRejected`` says which is broken.
+
+    Checked before a payment is written (``payment_create``, ``import_payments``)
+    and again under the row locks, as the final word (``payment_process``): an
+    account can close, or change currency, in between.
+    """
+    if payee.pk == payer.pk:
+        raise PaymentRejected("The payer and the payee are the same account.")
+    for account in (payer, payee):
+        if account.is_closed:
+            raise PaymentRejected(f"Account #{account.pk} is closed.")
+        if account.currency != currency:
+            raise PaymentRejected(
+                f"Currency mismatch: the payment is in {currency}, "
+                f"account #{account.pk} holds {account.currency}."
+            )

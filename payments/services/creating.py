@@ -23,6 +23,7 @@ from payments.services.checks import (
     description_check,
     id_parse,
     key_check,
+    payment_request_check,
     shown,
 )
 
@@ -56,27 +57,6 @@ class PaymentRequest:
         description = description_check(description)
         payee_pk = account_number(payee_id, role="payee")
         return cls(payee_pk, amount, currency, description, refund_of_id)
-
-
-def payment_request_check(*, payer: Account, payee: Account | None, wanted: PaymentRequest) -> None:
-    """The rules between a payment and its accounts; ``PaymentRejected`` says which is broken.
-
-    Checked before a payment is written (``payment_create``, ``import_payments``)
-    and again under the row locks, as the final word (``payment_process``): an
-    account can close, or change currency, in between. ``payee`` None: not found.
-    """
-    if payee is None:
-        raise AccountNotFound(f"No account #{wanted.payee_id}.")
-    if payee.pk == payer.pk:
-        raise PaymentRejected("The payer and the payee are the same account.")
-    for account in (payer, payee):
-        if account.is_closed:
-            raise PaymentRejected(f"Account #{account.pk} is closed.")
-        if account.currency != wanted.currency:
-            raise PaymentRejected(
-                f"Currency mismatch: the payment is in {wanted.currency}, "
-                f"account #{account.pk} holds {account.currency}."
-            )
 
 
 def payment_create(
@@ -125,7 +105,9 @@ def payment_create(
         return payment_replay(Payment.objects.get(pk=payer.key_payment_id), wanted), False
 
     payee = accounts.get(wanted.payee_id)
-    payment_request_check(payer=payer, payee=payee, wanted=wanted)
+    if payee is None:
+        raise AccountNotFound(f"No account #{wanted.payee_id}.")
+    payment_request_check(payer=payer, payee=payee, currency=wanted.currency)
     if refund_of is None and Account.Kind.EXTERNAL in (payer.kind, payee.kind) and user:
         raise AccountForbidden("Deposits and payouts are made by staff.")
 

@@ -10,8 +10,7 @@ from django.utils import timezone
 
 from payments.locks import accounts_lock, execute, lock_timeout, locked
 from payments.models import ZERO, Account, LedgerEntry, Payment
-from payments.services.checks import PaymentRejected
-from payments.services.creating import PaymentRequest, payment_request_check
+from payments.services.checks import PaymentRejected, payment_request_check
 
 logger = logging.getLogger(__name__)
 
@@ -102,7 +101,7 @@ def _refunded(original: Payment) -> Decimal:
 def _refusal(payment: Payment, payer: Account, payee: Account, original: Payment | None) -> str:
     """Why ``payment`` cannot be applied ("" if it can). Accounts and original are locked."""
     try:
-        payment_request_check(payer=payer, payee=payee, wanted=PaymentRequest.of(payment))
+        payment_request_check(payer=payer, payee=payee, currency=payment.currency)
     except PaymentRejected as exc:
         return str(exc)
     if original is not None:

@@ -155,7 +155,7 @@ def row_check(
         services.payment_replay(payment, wanted)
         return Row(line, payer.pk, key, wanted)  # made before: payment_create returns it
     payee = account(values["to"], "payee")
-    services.payment_request_check(payer=payer, payee=payee, wanted=wanted)
+    services.payment_request_check(payer=payer, payee=payee, currency=wanted.currency)
     return Row(line, payer.pk, key, wanted)
 
 
