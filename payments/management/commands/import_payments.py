@@ -8,16 +8,14 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
-from django.db.models import Count
 
 from mysite.commands import timeout_argument, wait_with_progress
-from payments import services
+from payments import selectors, services
 from payments.models import Account, Payment
 
 REQUIRED = ("from", "to", "amount")
 OPTIONAL = ("currency", "description", "key")
 PROGRESS_EVERY = 500
-CHUNK = 500  # values per IN (...) query, well below SQLite's limit
 APPLIED = (Payment.Status.COMPLETED, Payment.Status.REFUNDED)
 READ_CHUNK = 64 * 1024
 
@@ -159,11 +157,6 @@ def row_check(
     return Row(line, payer.pk, key, wanted)
 
 
-def chunks(items: list, size: int = CHUNK):
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
 class Command(BaseCommand):
     help = (
         "Pay every row of a CSV file (header from,to,amount; optional currency, "
@@ -239,10 +232,7 @@ class Command(BaseCommand):
                 rejected.append((line, str(exc)))
                 continue
             keys[line] = values[line]["key"] or f"{prefix}-{line}"
-        earlier = {}
-        for some in chunks(sorted(set(keys.values()))):
-            for payment in Payment.objects.filter(idempotency_key__in=some):
-                earlier[payment.payer_id, payment.idempotency_key] = payment
+        earlier = selectors.payment_map_by_key(keys=list(keys.values()))
 
         rows = []
         seen: dict[tuple[int, str], Row] = {}
@@ -292,24 +282,13 @@ class Command(BaseCommand):
         ids = sorted(payments)
 
         def check():
-            counts = dict.fromkeys(Payment.Status.values, 0)
-            for some in chunks(ids):
-                statuses = (
-                    Payment.objects.filter(pk__in=some)
-                    .values_list("status")
-                    .annotate(n=Count("pk"))
-                    .order_by()
-                )
-                for status, n in statuses:
-                    counts[status] += n
+            counts = selectors.payment_status_counts(ids=ids)
             completed = sum(counts[status] for status in APPLIED)
             failed, pending = counts[Payment.Status.FAILED], counts[Payment.Status.PENDING]
             return f"completed {completed}, failed {failed}, pending {pending}", not pending
 
         line = wait_with_progress(self.stdout, check, timeout=timeout, what="import")
-        failed = []
-        for some in chunks(ids):
-            failed += Payment.objects.filter(pk__in=some, status=Payment.Status.FAILED)
+        failed = selectors.payment_list_failed(ids=ids)
         for payment in sorted(failed, key=lambda payment: payments[payment.pk]):
             self.stderr.write(
                 f"line {payments[payment.pk]}: payment {payment.pk} failed: "
