@@ -7,7 +7,6 @@ in TIME_ZONE. A periodic task takes no dates: each run works out its own period.
 
 import json
 from dataclasses import asdict, dataclass, field
-from importlib import import_module
 from typing import Any
 
 from django.conf import settings
@@ -78,8 +77,6 @@ def project_schedules() -> list[Schedule]:
     make one of them never installed: that is a configuration error.
     """
     entries = [entry for module in app_modules("schedules") for entry in module.SCHEDULES]
-    # until payments/schedules.py lands (parallel branch)
-    entries.extend(import_module("payments.services").SCHEDULES)
     schedules = [schedule_from(entry) for entry in entries]
     names = [schedule.name for schedule in schedules]
     if duplicated := sorted({name for name in names if names.count(name) > 1}):

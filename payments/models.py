@@ -15,6 +15,7 @@ from django.urls import reverse
 
 AMOUNT_DIGITS = 14  # up to 999,999,999,999.99
 AMOUNT_PLACES = 2
+ZERO = Decimal("0.00")
 
 
 def amount_field(**kwargs) -> models.DecimalField:

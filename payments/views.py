@@ -115,7 +115,7 @@ def payment_refund(request, payment_id: int):
 def _detail(request, payment: Payment, *, refund_form: RefundForm | None = None, status: int = 200):
     """The payment page; the refund form is for the payee's owner while there is money
     left to refund (hidden while the payment is pending: the page shows it once completed)."""
-    refundable = services.refundable_amount(payment)
+    refundable = selectors.refundable_amount(payment)
     may_refund = (
         payment.payee.owner_id == request.user.pk
         and payment.refund_of_id is None

@@ -14,8 +14,10 @@ from mysite.sweep import sweep
 from notifications.models import Channel, Notification
 from payments import services
 from payments.models import Account, LedgerEntry, Payment
+from payments.services import creating
 from payments.tasks import check_ledger
 from tests.conftest import require
+from tests.helpers.locks import assert_locks_rows_before_write
 from tests.payments.conftest import open_funded
 
 pytestmark = pytest.mark.django_db
@@ -256,7 +258,7 @@ def test_a_key_taken_by_a_racing_request_inside_a_transaction_is_a_replay(
     # given: the first request's payment, which the lookup of the second misses
     # (it committed between that lookup and the INSERT)
     first = pay(alice_account, bob_account, key="race", user=user)
-    found = services._accounts_with_key
+    found = creating._accounts_with_key
 
     def missing_the_key(**kwargs):
         accounts = found(**kwargs)
@@ -264,7 +266,7 @@ def test_a_key_taken_by_a_racing_request_inside_a_transaction_is_a_replay(
             account.key_payment_id = None
         return accounts
 
-    monkeypatch.setattr(services, "_accounts_with_key", missing_the_key)
+    monkeypatch.setattr(creating, "_accounts_with_key", missing_the_key)
 
     # when: inside the caller's transaction
     with transaction.atomic():
@@ -368,20 +370,22 @@ def test_the_accounts_are_locked_before_they_are_written_in_pk_order(alice_accou
     with CaptureQueriesContext(connection) as queries:
         services.payment_process(payment_id=payment.pk)
 
-    # then
-    sql = [query["sql"] for query in queries.captured_queries]
-    lock_payment = next(i for i, q in enumerate(sql) if 'FROM "payments_payment"' in q)
-    lock_accounts = next(i for i, q in enumerate(sql) if 'FROM "payments_account"' in q)
-    updates = [i for i, q in enumerate(sql) if q.startswith('UPDATE "payments_account"')]
-    # FOR NO KEY UPDATE: a lock for writing, which lets payments be inserted
-    # (their foreign keys take FOR KEY SHARE on the accounts) meanwhile
-    assert sql[lock_payment].endswith(f"WHERE id = {payment.pk} FOR NO KEY UPDATE")
-    assert sql[lock_accounts].endswith(f"WHERE id IN ({low}, {high}) ORDER BY id FOR NO KEY UPDATE")
-    assert lock_payment < lock_accounts < updates[0]
+    # then: FOR NO KEY UPDATE, a lock for writing, which lets payments be
+    # inserted (their foreign keys take FOR KEY SHARE on the accounts) meanwhile
+    sql = assert_locks_rows_before_write(
+        queries,
+        locks=[
+            f'FROM "payments_payment" WHERE id = {payment.pk} FOR NO KEY UPDATE',
+            f'FROM "payments_account" WHERE id IN ({low}, {high}) ORDER BY id FOR NO KEY UPDATE',
+        ],
+        write='UPDATE "payments_account"',
+    )
+    updates = [q for q in sql if q.startswith('UPDATE "payments_account"')]
     assert len(updates) == 1  # both balances in one statement, after both locks
-    assert f"WHERE id IN ({payer.pk}, {alice_account.pk})" in sql[updates[0]]
+    assert f"WHERE id IN ({payer.pk}, {alice_account.pk})" in updates[0]
     # the lock timeout is set first, in the same round trip as the first lock
-    assert sql[lock_payment].startswith("SELECT set_config('lock_timeout', '5000ms', true);")
+    first_lock = next(q for q in sql if 'FROM "payments_payment"' in q)
+    assert first_lock.startswith("SELECT set_config('lock_timeout', '5000ms', true);")
 
 
 @pytest.mark.django_db(transaction=True)
@@ -462,6 +466,28 @@ def test_a_full_refund_sends_the_money_back(other_user, paid, alice_account, bob
     assert paid.status == "refunded"
     assert balances(alice_account, bob_account) == [Decimal("100.00"), Decimal("0.00")]
     assert services.ledger_check() == []
+
+
+def test_a_refund_locks_itself_then_the_refunded_payment_then_the_accounts(other_user, paid):
+    require(connection.vendor == "postgresql", "row locks need PostgreSQL")
+    refund, _ = services.payment_refund(
+        payment_id=paid.pk, idempotency_key="refund-locks", user=other_user
+    )
+    low, high = sorted([paid.payer_id, paid.payee_id])
+
+    with CaptureQueriesContext(connection) as queries:
+        services.payment_process(payment_id=refund.pk)
+
+    # the same order as every other payment's, the refunded payment in between
+    assert_locks_rows_before_write(
+        queries,
+        locks=[
+            f'FROM "payments_payment" WHERE id = {refund.pk} FOR NO KEY UPDATE',
+            f'FROM "payments_payment" WHERE id = {paid.pk} FOR NO KEY UPDATE',
+            f'FROM "payments_account" WHERE id IN ({low}, {high}) ORDER BY id FOR NO KEY UPDATE',
+        ],
+        write='UPDATE "payments_account"',
+    )
 
 
 def test_partial_refunds_never_add_up_to_more_than_was_paid(other_user, paid):

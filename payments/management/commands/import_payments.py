@@ -4,21 +4,18 @@ import hashlib
 import io
 from collections.abc import Callable
 from dataclasses import dataclass
-from decimal import Decimal
 from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
-from django.db.models import Count
 
 from mysite.commands import timeout_argument, wait_with_progress
-from payments import services
+from payments import selectors, services
 from payments.models import Account, Payment
 
 REQUIRED = ("from", "to", "amount")
 OPTIONAL = ("currency", "description", "key")
 PROGRESS_EVERY = 500
-CHUNK = 500  # values per IN (...) query, well below SQLite's limit
 APPLIED = (Payment.Status.COMPLETED, Payment.Status.REFUNDED)
 READ_CHUNK = 64 * 1024
 
@@ -29,16 +26,8 @@ class Row:
 
     line: int
     payer_id: int
-    payee_id: int
-    amount: Decimal
-    currency: str
-    description: str
     key: str
-
-    def request(self) -> services.PaymentRequest:
-        return services.PaymentRequest(
-            self.payee_id, self.amount, self.currency, self.description, None
-        )
+    request: services.PaymentRequest
 
 
 def file_read(path: str) -> tuple[str, str]:
@@ -153,36 +142,19 @@ def row_check(
     amount = services.amount_parse(values["amount"])
     key = services.key_check(key)
     payer = account(values["from"], "payer")
-    currency = services.currency_check(values["currency"]) if values["currency"] else payer.currency
-    description = services.description_check(values["description"])
-    payee_id = services.account_number(values["to"], role="payee")
-    row = Row(line, payer.pk, payee_id, amount, currency, description, key)
-
+    wanted = services.PaymentRequest.asked(
+        payer=payer,
+        payee_id=values["to"],
+        amount=amount,
+        currency=values["currency"],
+        description=values["description"],
+    )
     if (payment := earlier.get((payer.pk, key))) is not None:
-        if services.PaymentRequest.of(payment) != row.request():
-            raise services.KeyConflict(
-                f"The idempotency key {key!r} was used for a different payment "
-                f"(#{payment.pk}); use a new key for a new payment."
-            )
-        return row  # made before: payment_create returns it
-
+        services.payment_replay(payment, wanted)
+        return Row(line, payer.pk, key, wanted)  # made before: payment_create returns it
     payee = account(values["to"], "payee")
-    if payee.pk == payer.pk:
-        raise services.PaymentRejected("The payer and the payee are the same account.")
-    for each in (payer, payee):
-        if each.is_closed:
-            raise services.PaymentRejected(f"Account #{each.pk} is closed.")
-        if each.currency != currency:
-            raise services.PaymentRejected(
-                f"Currency mismatch: the payment is in {currency}, "
-                f"account #{each.pk} holds {each.currency}."
-            )
-    return row
-
-
-def chunks(items: list, size: int = CHUNK):
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
+    services.payment_request_check(payer=payer, payee=payee, currency=wanted.currency)
+    return Row(line, payer.pk, key, wanted)
 
 
 class Command(BaseCommand):
@@ -260,10 +232,7 @@ class Command(BaseCommand):
                 rejected.append((line, str(exc)))
                 continue
             keys[line] = values[line]["key"] or f"{prefix}-{line}"
-        earlier = {}
-        for some in chunks(sorted(set(keys.values()))):
-            for payment in Payment.objects.filter(idempotency_key__in=some):
-                earlier[payment.payer_id, payment.idempotency_key] = payment
+        earlier = selectors.payment_map_by_key(keys=list(keys.values()))
 
         rows = []
         seen: dict[tuple[int, str], Row] = {}
@@ -274,7 +243,7 @@ class Command(BaseCommand):
                 rejected.append((line, str(exc)))
                 continue
             first = seen.setdefault((row.payer_id, row.key), row)
-            if first.request() != row.request():
+            if first.request != row.request:
                 rejected.append(
                     (line, f"The key {row.key!r} is on line {first.line} for another payment.")
                 )
@@ -293,11 +262,11 @@ class Command(BaseCommand):
             try:
                 payment, created = services.payment_create(
                     payer_id=row.payer_id,
-                    payee_id=row.payee_id,
-                    amount=row.amount,
+                    payee_id=row.request.payee_id,
+                    amount=row.request.amount,
                     idempotency_key=row.key,
-                    currency=row.currency,
-                    description=row.description,
+                    currency=row.request.currency,
+                    description=row.request.description,
                 )
             except services.PaymentRejected as exc:  # changed since the check
                 rejected.append((row.line, str(exc)))
@@ -313,24 +282,13 @@ class Command(BaseCommand):
         ids = sorted(payments)
 
         def check():
-            counts = dict.fromkeys(Payment.Status.values, 0)
-            for some in chunks(ids):
-                statuses = (
-                    Payment.objects.filter(pk__in=some)
-                    .values_list("status")
-                    .annotate(n=Count("pk"))
-                    .order_by()
-                )
-                for status, n in statuses:
-                    counts[status] += n
+            counts = selectors.payment_status_counts(ids=ids)
             completed = sum(counts[status] for status in APPLIED)
             failed, pending = counts[Payment.Status.FAILED], counts[Payment.Status.PENDING]
             return f"completed {completed}, failed {failed}, pending {pending}", not pending
 
         line = wait_with_progress(self.stdout, check, timeout=timeout, what="import")
-        failed = []
-        for some in chunks(ids):
-            failed += Payment.objects.filter(pk__in=some, status=Payment.Status.FAILED)
+        failed = selectors.payment_list_failed(ids=ids)
         for payment in sorted(failed, key=lambda payment: payments[payment.pk]):
             self.stderr.write(
                 f"line {payments[payment.pk]}: payment {payment.pk} failed: "
