@@ -6,8 +6,8 @@ from playwright.sync_api import expect
 
 from payments import services
 from payments.tasks import process_payment
-from tests.browser.test_dashboard import log_in
-from tests.payments.conftest import open_funded
+from tests.helpers.browser import log_in
+from tests.helpers.payments import open_funded
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

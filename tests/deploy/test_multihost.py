@@ -20,10 +20,10 @@ import redis
 from PIL import Image as PILImage
 
 from reports.models import Order, Report
-from tests.conftest import wait_for
-from tests.deploy.conftest import ROOT, compose_services
 from tests.deploy.test_smoke import Site, smoke_broker
-from tests.factories import picture
+from tests.helpers.deploy import ROOT, compose_services
+from tests.helpers.factories import picture
+from tests.helpers.services import wait_for
 
 MULTIHOST_REDIS_DB = 11  # its own: the suite's in-process worker must not take these tasks
 HOSTS = ("web", "worker-images")

@@ -32,10 +32,10 @@ from django.db import connection
 from payments import services
 from payments.models import LedgerEntry, Payment
 from reports.models import Report
-from tests.conftest import closed_port, database_url, require, wait_for, waiting_for_a_lock
-from tests.deploy.conftest import ROOT, compose_services
-from tests.factories import picture
-from tests.payments.conftest import hold_account, open_funded
+from tests.helpers.deploy import ROOT, compose_services
+from tests.helpers.factories import picture
+from tests.helpers.payments import hold_account, open_funded
+from tests.helpers.services import closed_port, database_url, require, wait_for, waiting_for_a_lock
 
 BIN = Path(sys.executable).parent
 WORKERS = ("worker-default", "worker-images", "worker-io", "worker-payments")

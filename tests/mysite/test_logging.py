@@ -6,7 +6,7 @@ import pytest
 from mysite.enqueue import enqueue
 from mysite.log import TaskContextFilter
 from mysite.tasks import demo_task
-from tests.conftest import wait_for_success
+from tests.helpers.services import wait_for_success
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from psycopg2.extensions import TRANSACTION_STATUS_IDLE
 from mysite.celery import app as celery_app
 from mysite.celery import close_old_db_connections_before
 from mysite.results import FRESH_SECONDS, UpsertDatabaseBackend
-from tests.conftest import database_url, require
+from tests.helpers.services import database_url, require
 
 
 def test_the_app_stores_results_with_the_upsert_backend():

@@ -39,9 +39,10 @@ from notifications import services as notification_services
 from notifications.models import Broadcast, Channel, ContactPoint, Notification
 from reports import services as report_services
 from reports.models import Order, Report
-from tests.conftest import bucket_storage, require, wait_for, waiting_for_a_lock
-from tests.factories import picture, upload
-from tests.workers import WorkerProcess
+from tests.helpers.celery_process import WorkerProcess, stop_all
+from tests.helpers.factories import picture, upload
+from tests.helpers.services import require, wait_for, waiting_for_a_lock
+from tests.helpers.storage import bucket_storage
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -104,12 +105,10 @@ def queue_workers(transactional_db, celery_worker, tmp_path):
         deadline = time.monotonic() + 10
         while set(unacked()) - earlier and time.monotonic() < deadline:
             time.sleep(0.1)
-        for worker in started:
-            worker.stop()
+        stop_all(started)
         forget(set(unacked()) - earlier)
         for worker in started:
-            print(f"--- {worker.name} log, exit code {worker.process.returncode} ---")
-            print(worker.log())
+            worker.print_log()
         for workers in made:
             celery_app.control.add_consumer(workers.queue, destination=me, reply=True)
 

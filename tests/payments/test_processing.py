@@ -24,8 +24,8 @@ from mysite.sweep import sweep
 from payments import services
 from payments.models import Account, LedgerEntry, Payment
 from payments.tasks import process_payment
-from tests.conftest import require, wait_for, waiting_for_a_lock
-from tests.payments.conftest import hold_account, open_funded
+from tests.helpers.payments import hold_account, open_funded
+from tests.helpers.services import require, wait_for, waiting_for_a_lock
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

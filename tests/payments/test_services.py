@@ -15,8 +15,8 @@ from notifications.models import Channel, Notification
 from payments import services
 from payments.models import Account, LedgerEntry, Payment
 from payments.tasks import check_ledger
-from tests.conftest import require
-from tests.payments.conftest import open_funded
+from tests.helpers.payments import open_funded
+from tests.helpers.services import require
 
 pytestmark = pytest.mark.django_db
 

@@ -19,7 +19,7 @@ from mysite.schedules import schedules_install, schedules_set_enabled
 from reports import services
 from reports.models import Report
 from reports.tasks import catch_up_reports
-from tests.conftest import require, wait_for, wait_for_success, waiting_for_a_lock
+from tests.helpers.services import require, wait_for, wait_for_success, waiting_for_a_lock
 
 BERLIN = ZoneInfo("Europe/Berlin")
 # A Wednesday: the daily slot (01:00) was today, the weekly (Sunday 02:00) on

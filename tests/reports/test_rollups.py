@@ -27,8 +27,8 @@ from mysite.enqueue import enqueue
 from reports import rollups, services
 from reports.models import DailySales, Order, RolledDay, RollupState
 from reports.tasks import rollup_sales
-from tests.conftest import require, wait_for, wait_for_success, waiting_for_a_lock
-from tests.properties import FEW
+from tests.helpers.properties import FEW
+from tests.helpers.services import require, wait_for, wait_for_success, waiting_for_a_lock
 
 BERLIN = ZoneInfo("Europe/Berlin")
 TODAY = timezone.localdate()
