@@ -14,6 +14,7 @@ import pytest
 from celery.contrib.testing.worker import start_worker
 from django.conf import settings
 from django.core.files.storage import default_storage
+from django.test import override_settings
 
 import mysite.storage
 from mysite import config
@@ -23,6 +24,18 @@ from tests import seaweedfs
 from tests.helpers.broker import BrokerOutage
 from tests.helpers.services import require
 from tests.helpers.storage import Bucket, FlakyStorage, Media, bucket_storage
+from tests.helpers.users import TEST_PASSWORD_HASHERS
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _fast_password_hashing():
+    """Every password of the suite hashed in microseconds (see TEST_PASSWORD_HASHERS).
+
+    Processes started on the production settings do not share this: a user
+    one of them must log in comes from ``tests.helpers.users.production_user``.
+    """
+    with override_settings(PASSWORD_HASHERS=TEST_PASSWORD_HASHERS):
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -36,6 +36,7 @@ from tests.helpers.deploy import ROOT, compose_services
 from tests.helpers.factories import picture
 from tests.helpers.payments import hold_account, open_funded
 from tests.helpers.services import closed_port, database_url, require, wait_for, waiting_for_a_lock
+from tests.helpers.users import production_user
 
 BIN = Path(sys.executable).parent
 WORKERS = ("worker-default", "worker-images", "worker-io", "worker-payments")
@@ -225,9 +226,9 @@ def site(tmp_path):
         queues.close()
 
 
-def test_the_production_processes_run_every_app_and_stop_cleanly(site, django_user_model, tmp_path):
+def test_the_production_processes_run_every_app_and_stop_cleanly(site, tmp_path):
     # given: a staff user with two funded accounts
-    user = django_user_model.objects.create_user("ops", password="smoke-test-pw", is_staff=True)
+    user = production_user("ops", "smoke-test-pw", is_staff=True)  # gunicorn checks it
     main = open_funded(user, name="Main", deposit="100.00")
     savings = open_funded(user, name="Savings", deposit="0")
     site.login("ops", "smoke-test-pw")  # the report is asked for on its page
