@@ -22,6 +22,7 @@ from mysite.celery import app as celery_app
 from mysite.enqueue import unpublished_reset
 from tests import seaweedfs
 from tests.helpers.broker import BrokerOutage
+from tests.helpers.payments import open_funded
 from tests.helpers.services import require
 from tests.helpers.storage import Bucket, FlakyStorage, Media, bucket_storage
 from tests.helpers.users import TEST_PASSWORD_HASHERS
@@ -154,3 +155,15 @@ def staff_user(django_user_model):
     return django_user_model.objects.create_user(
         "carol", password="carol-password-1", is_staff=True
     )
+
+
+@pytest.fixture
+def alice_account(user):
+    """Alice's open account with 100.00 EUR on it (payments and browser tests)."""
+    return open_funded(user, name="Alice main")
+
+
+@pytest.fixture
+def bob_account(other_user):
+    """Bob's open, empty account."""
+    return open_funded(other_user, name="Bob main", deposit="0")

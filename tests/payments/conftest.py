@@ -1,4 +1,4 @@
-"""Accounts of the payment tests, and payment workers in processes of their own."""
+"""Payment workers in processes of their own."""
 
 import pytest
 from django.db import connection
@@ -6,18 +6,7 @@ from django.db import connection
 from mysite.celery import app as celery_app
 from mysite.priorities import broker_transport
 from tests.helpers.celery_process import WorkerProcess, stop_all
-from tests.helpers.payments import open_funded
 from tests.helpers.services import require
-
-
-@pytest.fixture
-def alice_account(user):
-    return open_funded(user, name="Alice main")
-
-
-@pytest.fixture
-def bob_account(other_user):
-    return open_funded(other_user, name="Bob main", deposit="0")
 
 
 @pytest.fixture
