@@ -277,8 +277,7 @@ def test_the_production_processes_run_every_app_and_stop_cleanly(site, tmp_path)
 
     # when: a payment is in the middle of its transaction (it waits for a row
     # another transaction holds) and every process gets SIGTERM
-    holder = hold_account(main)
-    try:
+    with hold_account(main):  # released at the end of the block: the payment goes on
         slow = site.json(
             "/api/v1/payments/",
             {"from": main.pk, "to": savings.pk, "amount": "7.50"},
@@ -290,9 +289,6 @@ def test_the_production_processes_run_every_app_and_stop_cleanly(site, tmp_path)
             process.send_signal(signal.SIGTERM)
         wait_for(lambda: site.processes["web"].poll() is not None, what="gunicorn to stop")
         assert site.processes["worker-payments"].poll() is None  # waits for its task
-    finally:
-        holder.rollback()  # the payment goes on
-        holder.close()
 
     # then: every process exits by itself, with 0, and the payment was applied once
     for role, process in site.processes.items():

@@ -1,6 +1,7 @@
 """Accounts with money on them, made through the services (so the ledger adds up)."""
 
 import uuid
+from contextlib import contextmanager
 from decimal import Decimal
 
 import psycopg2
@@ -21,14 +22,20 @@ def open_funded(owner, *, name="Main", currency="EUR", deposit="100.00"):
     return account
 
 
+@contextmanager
 def hold_account(account: Account):
-    """Another transaction that holds ``account``'s row (an admin editing it, say:
-    an UPDATE takes the same FOR NO KEY UPDATE lock as payment processing).
-    Returns its connection: ``rollback()`` releases the lock."""
+    """Inside the block, another transaction holds ``account``'s row (an admin
+    editing it, say: an UPDATE takes the same FOR NO KEY UPDATE lock as payment
+    processing); leaving the block releases it (a rollback, unless the block
+    committed the connection it gets)."""
     db = connection.settings_dict
     holder = psycopg2.connect(
         dbname=db["NAME"], user=db["USER"], host=db["HOST"], port=db["PORT"] or 5432
     )
-    with holder.cursor() as cursor:
-        cursor.execute("UPDATE payments_account SET name = name WHERE id = %s", [account.pk])
-    return holder
+    try:
+        with holder.cursor() as cursor:
+            cursor.execute("UPDATE payments_account SET name = name WHERE id = %s", [account.pk])
+        yield holder
+    finally:
+        holder.rollback()
+        holder.close()

@@ -112,24 +112,20 @@ def test_a_lock_timeout_is_retried_until_the_lock_is_free(
     require(connection.vendor == "postgresql", "lock timeouts need PostgreSQL")
     # given: another transaction holds Bob's account row
     settings.PAYMENTS_LOCK_TIMEOUT_MS = 200
-    holder = hold_account(bob_account)
-    try:
-        # when
-        with caplog.at_level(logging.INFO, logger="celery"):
-            payment, _ = services.payment_create(
-                payer_id=alice_account.pk,
-                payee_id=bob_account.pk,
-                amount="5.00",
-                idempotency_key="k",
-            )
-            wait_for(lambda: "Retry in" in caplog.text, what="the task to retry")
-            assert Payment.objects.get(pk=payment.pk).status == "pending"
-            holder.commit()
+    # when
+    with hold_account(bob_account) as holder, caplog.at_level(logging.INFO, logger="celery"):
+        payment, _ = services.payment_create(
+            payer_id=alice_account.pk,
+            payee_id=bob_account.pk,
+            amount="5.00",
+            idempotency_key="k",
+        )
+        wait_for(lambda: "Retry in" in caplog.text, what="the task to retry")
+        assert Payment.objects.get(pk=payment.pk).status == "pending"
+        holder.commit()
 
-            # then
-            wait_for(lambda: Payment.objects.get(pk=payment.pk).is_final, what="the payment")
-    finally:
-        holder.close()
+        # then
+        wait_for(lambda: Payment.objects.get(pk=payment.pk).is_final, what="the payment")
     assert "LockNotAvailable" in caplog.text or "lock timeout" in caplog.text
     assert Payment.objects.get(pk=payment.pk).status == "completed"
     assert services.ledger_check() == []
@@ -228,8 +224,7 @@ def test_a_task_whose_pool_process_dies_is_run_again(hot_accounts, payment_worke
     # so a payment of the batch waits inside its transaction (a slow payment)
     total = customer_total()
     worker = payment_workers(concurrency=2)
-    holder = hold_account(hot_accounts[0])
-    try:
+    with hold_account(hot_accounts[0]):
         make_batch(hot_accounts, 400, seed=1)
         wait_for(lambda: waiting_for_a_lock() >= 1, what="a payment to wait in its transaction")
 
@@ -237,9 +232,6 @@ def test_a_task_whose_pool_process_dies_is_run_again(hot_accounts, payment_worke
         for child in worker.children():
             os.kill(child, signal.SIGKILL)
         wait_for(lambda: LOST in worker.log(), what="the worker to see its process die")
-    finally:
-        holder.rollback()
-        holder.close()
 
     # then: no sweep needed, the lost task came back by itself
     wait_for(lambda: pending() == 0, timeout=120, what="the batch to finish")
@@ -260,17 +252,13 @@ def test_a_worker_killed_mid_batch_leaves_nothing_stuck(hot_accounts, payment_wo
     # transaction for an account another transaction holds
     total = customer_total()
     first = payment_workers(concurrency=2)
-    holder = hold_account(hot_accounts[0])
-    try:
+    with hold_account(hot_accounts[0]):
         make_batch(hot_accounts, 400, seed=2)
         wait_for(lambda: waiting_for_a_lock() >= 1, what="a payment to wait in its transaction")
 
         # when
         first.kill()
         assert pending() > 0  # the batch was cut short
-    finally:
-        holder.rollback()
-        holder.close()
     payment_workers(concurrency=2)
     wait_for(lambda: pending() <= 2, timeout=120, what="the new worker to take over")
     settings.PAYMENTS_SWEEP_AFTER = timedelta(0)
