@@ -2,6 +2,7 @@
 
 import os
 import socket
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -55,6 +56,29 @@ def waiting_for_a_lock() -> int:
             "WHERE datname = current_database() AND wait_event_type = 'Lock'"
         )
         return cursor.fetchone()[0]
+
+
+def while_held(
+    holder: threading.Thread,
+    waiter: threading.Thread,
+    *,
+    holding: threading.Event,
+    release: threading.Event,
+    what: str,
+) -> None:
+    """Start ``holder``; once it sets ``holding`` (its transaction holds rows),
+    start ``waiter`` and wait until it waits for a lock; then ``release`` the
+    holder (it commits) and join both."""
+    holder.start()
+    try:
+        assert holding.wait(timeout=10), "the holder never held its rows"
+        waiter.start()
+        wait_for(waiting_for_a_lock, timeout=10, what=what)
+    finally:
+        release.set()
+        holder.join()
+        if waiter.ident is not None:
+            waiter.join()
 
 
 def closed_port() -> int:
