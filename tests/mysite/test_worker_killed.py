@@ -279,6 +279,18 @@ def redeliver(dead: Dead) -> None:
         conn.default_channel.qos.restore_by_tag(dead.tag)
 
 
+def sent_after_sweep(workers: QueueWorkers, notification, dead: Dead, *, what: str):
+    """Start a new worker and sweep: ``notification`` is queued again, alone, and
+    ends sent. Prints how long after the kill; the new worker."""
+    second = workers.start()
+    swept = sweep_until("notifications.Notification")
+    assert swept == [notification.pk]
+    wait_for(lambda: Notification.objects.filter(pk=notification.pk, status="sent").exists())
+    to_final = time.monotonic() - dead.at
+    print(f"{what}: swept {len(swept)} row(s); sent {to_final:.1f}s after the kill")
+    return second
+
+
 def runs_succeeded(worker: WorkerProcess, task_id: str) -> int:
     return worker.log().count(f"[{task_id}] succeeded")
 
@@ -413,17 +425,11 @@ def test_a_notification_whose_worker_is_killed_before_the_send_is_sent_once(
     cut_short = Notification.objects.get(pk=notification.pk)
     assert (cut_short.status, cut_short.attempts) == ("queued", 0)
 
-    # when: a new worker starts and the sweep runs
-    second = workers.start()
-    swept = sweep_until("notifications.Notification")
-
-    # then: it was queued again once, and sent once, in one attempt
-    assert swept == [notification.pk]
-    wait_for(lambda: Notification.objects.filter(pk=notification.pk, status="sent").exists())
-    to_final = time.monotonic() - dead.at
+    # when: a new worker starts and the sweep runs; then it was queued again
+    # once, and sent once, in one attempt
+    second = sent_after_sweep(workers, notification, dead, what="notifications")
     assert provider.keys == [f"notification-{notification.pk}"]
     assert Notification.objects.get(pk=notification.pk).attempts == 1
-    print(f"notifications: swept {len(swept)} row(s); sent {to_final:.1f}s after the kill")
 
     # when: the dead run's message comes back (the visibility timeout)
     redeliver(dead)
@@ -457,20 +463,14 @@ def test_a_notification_whose_worker_is_killed_during_the_send_is_delivered_once
     cut_short = Notification.objects.get(pk=notification.pk)
     assert (cut_short.status, cut_short.attempts) == ("sending", 1)
 
-    # when: a new worker starts and the sweep runs
-    second = workers.start()
-    swept = sweep_until("notifications.Notification")
-
-    # then: it is sent again under the same idempotency key: the provider
-    # delivers it once, and the second attempt is counted
-    assert swept == [notification.pk]
-    wait_for(lambda: Notification.objects.filter(pk=notification.pk, status="sent").exists())
-    to_final = time.monotonic() - dead.at
+    # when: a new worker starts and the sweep runs; then it is sent again under
+    # the same idempotency key: the provider delivers it once, and the second
+    # attempt is counted
+    second = sent_after_sweep(workers, notification, dead, what="notifications (mid-send)")
     key = f"notification-{notification.pk}"
     assert provider.keys == [key, key]
     assert provider.delivered == [key]
     assert Notification.objects.get(pk=notification.pk).attempts == 2
-    print(f"notifications (mid-send): swept {len(swept)} row(s); sent {to_final:.1f}s after")
 
     # when: the dead run's message comes back (the visibility timeout)
     redeliver(dead)
