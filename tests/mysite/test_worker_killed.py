@@ -401,15 +401,24 @@ def phone_user(user):
     return user
 
 
+def queued_sms(phone_user, settings, provider, queue_workers, body: str):
+    """An SMS queued for worker processes of the notifications queue that send to
+    ``provider`` (the session's worker lets go of that queue); (workers, notification)."""
+    settings.NOTIFICATIONS_SWEEP_AFTER = SWEEP_AFTER
+    workers = queue_workers("notifications", environment={"NOTIFICATION_SMS_URL": provider.url})
+    notification = notification_services.notification_send(
+        recipient=phone_user, channel=Channel.SMS, body=body
+    )
+    return workers, notification
+
+
 def test_a_notification_whose_worker_is_killed_before_the_send_is_sent_once(
     phone_user, settings, provider, queue_workers
 ):
     # given: an SMS waiting on the notifications queue, whose row another
     # transaction holds, so the run waits before it sends
-    settings.NOTIFICATIONS_SWEEP_AFTER = SWEEP_AFTER
-    workers = queue_workers("notifications", environment={"NOTIFICATION_SMS_URL": provider.url})
-    notification = notification_services.notification_send(
-        recipient=phone_user, channel=Channel.SMS, body="Your code is 1234"
+    workers, notification = queued_sms(
+        phone_user, settings, provider, queue_workers, "Your code is 1234"
     )
     holder = hold(
         "SELECT id FROM notifications_notification WHERE id = %s FOR UPDATE", [notification.pk]
@@ -445,10 +454,8 @@ def test_a_notification_whose_worker_is_killed_during_the_send_is_delivered_once
 ):
     # given: an SMS waiting on the notifications queue; the provider will keep
     # the first request it gets unanswered
-    settings.NOTIFICATIONS_SWEEP_AFTER = SWEEP_AFTER
-    workers = queue_workers("notifications", environment={"NOTIFICATION_SMS_URL": provider.url})
-    notification = notification_services.notification_send(
-        recipient=phone_user, channel=Channel.SMS, body="Your code is 5678"
+    workers, notification = queued_sms(
+        phone_user, settings, provider, queue_workers, "Your code is 5678"
     )
     provider.hold.set()
     first = workers.start()

@@ -11,6 +11,7 @@ import random
 import signal
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import timedelta
 from decimal import Decimal
 
@@ -215,6 +216,17 @@ def make_batch(accounts: list[Account], size: int, seed: int) -> None:
 LOST = "WorkerLostError"
 
 
+@contextmanager
+def batch_waiting_on_a_lock(accounts, *, seed: int):
+    """A batch of 400 payments on the workers, one of which waits inside its
+    transaction for ``accounts[0]``, which another transaction holds until the
+    block ends (a slow payment)."""
+    with hold_account(accounts[0]):
+        make_batch(accounts, 400, seed=seed)
+        wait_for(lambda: waiting_for_a_lock() >= 1, what="a payment to wait in its transaction")
+        yield
+
+
 def test_a_task_whose_pool_process_dies_is_run_again(hot_accounts, payment_workers):
     """SIGKILL the pool processes while one is in the middle of a payment: the
     task it was running goes back to the queue at once (``reject_on_worker_lost``),
@@ -224,10 +236,7 @@ def test_a_task_whose_pool_process_dies_is_run_again(hot_accounts, payment_worke
     # so a payment of the batch waits inside its transaction (a slow payment)
     total = customer_total()
     worker = payment_workers(concurrency=2)
-    with hold_account(hot_accounts[0]):
-        make_batch(hot_accounts, 400, seed=1)
-        wait_for(lambda: waiting_for_a_lock() >= 1, what="a payment to wait in its transaction")
-
+    with batch_waiting_on_a_lock(hot_accounts, seed=1):
         # when
         for child in worker.children():
             os.kill(child, signal.SIGKILL)
@@ -252,10 +261,7 @@ def test_a_worker_killed_mid_batch_leaves_nothing_stuck(hot_accounts, payment_wo
     # transaction for an account another transaction holds
     total = customer_total()
     first = payment_workers(concurrency=2)
-    with hold_account(hot_accounts[0]):
-        make_batch(hot_accounts, 400, seed=2)
-        wait_for(lambda: waiting_for_a_lock() >= 1, what="a payment to wait in its transaction")
-
+    with batch_waiting_on_a_lock(hot_accounts, seed=2):
         # when
         first.kill()
         assert pending() > 0  # the batch was cut short
