@@ -8,98 +8,37 @@ CI=true.
 
 import gc
 import os
-import socket
-import time
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
-from urllib.parse import quote, urlencode
 
 import pytest
+from aiosmtpd.controller import Controller
 from celery.contrib.testing.worker import start_worker
 from django.conf import settings
-from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
+from django.test import override_settings
 
 import mysite.storage
 from mysite import config
 from mysite.celery import app as celery_app
 from mysite.enqueue import unpublished_reset
 from tests import seaweedfs
-
-IN_CI = os.environ.get("CI") == "true"
-
-
-def require(available: bool, reason: str) -> None:
-    """Skip unless ``available``; under CI=true a missing service is a failure."""
-    if available:
-        return
-    if IN_CI:
-        pytest.fail(f"{reason} (required when CI=true)")
-    pytest.skip(reason)
+from tests.helpers.broker import BrokerOutage
+from tests.helpers.notifications import Mailbox
+from tests.helpers.payments import open_funded
+from tests.helpers.services import closed_port, require
+from tests.helpers.storage import Bucket, FlakyStorage, Media, bucket_storage
+from tests.helpers.users import TEST_PASSWORD_HASHERS
 
 
-def wait_for(condition: Callable[[], object], *, timeout: float = 30.0, what: str = "condition"):
-    """Poll ``condition`` until it returns something truthy; fail after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.05)
+@pytest.fixture(scope="session", autouse=True)
+def _fast_password_hashing():
+    """Every password of the suite hashed in microseconds (see TEST_PASSWORD_HASHERS).
 
-
-def wait_for_success(task_id: str, *, timeout: float = 30.0):
-    """The task's stored result once it is SUCCESS (run by the real worker)."""
-    from celery import states
-    from django_celery_results.models import TaskResult
-
-    return wait_for(
-        lambda: TaskResult.objects.filter(task_id=task_id, status=states.SUCCESS).first(),
-        timeout=timeout,
-        what=f"task {task_id} to succeed",
-    )
-
-
-def waiting_for_a_lock() -> int:
-    """Sessions of this database (PostgreSQL) waiting for a lock right now."""
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND wait_event_type = 'Lock'"
-        )
-        return cursor.fetchone()[0]
-
-
-def closed_port() -> int:
-    """A loopback port nothing listens on: connecting to it is refused at once."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def database_url(db: dict) -> str:
-    """A DATABASE_URL for the database pytest-django created (``db`` after setup)."""
-    engine = db["ENGINE"]
-    if engine == "django.db.backends.sqlite3":
-        return f"sqlite:///{Path(db['NAME']).resolve()}"  # absolute: sqlite:////abs/path
-    if engine.startswith("django.db.backends.postgresql"):
-        user = quote(str(db.get("USER") or ""), safe="")
-        password = quote(str(db.get("PASSWORD") or ""), safe="")
-        auth = f"{user}:{password}@" if password else f"{user}@" if user else ""
-        host = str(db.get("HOST") or "localhost")
-        if host.startswith("/"):  # a Unix socket folder
-            host = quote(host, safe="")
-        port = f":{db['PORT']}" if db.get("PORT") else ""
-        options = db.get("OPTIONS") or {}
-        query = f"?{urlencode(options)}" if options else ""
-        return f"postgres://{auth}{host}{port}/{quote(str(db['NAME']), safe='')}{query}"
-    pytest.fail(f"no DATABASE_URL for a subprocess (beat, a worker) on {engine}")
+    Processes started on the production settings do not share this: a user
+    one of them must log in comes from ``tests.helpers.users.production_user``.
+    """
+    with override_settings(PASSWORD_HASHERS=TEST_PASSWORD_HASHERS):
+        yield
 
 
 @pytest.fixture(scope="session")
@@ -145,39 +84,6 @@ def _fresh_unpublished():
     unpublished_reset()
 
 
-def broker_pools_forget() -> None:
-    """Make this process's next publish and broadcast connect to the broker URLs
-    now in the app's settings.
-
-    The app keeps its pools (kombu keeps them per URL and hands the same ones
-    back once a URL is restored), and the remote-control mailbox caches its
-    producer pool on first use: a ``control.ping`` after a URL swap would
-    otherwise be sent to the old broker while its replies are awaited on the new.
-    """
-    celery_app._pool = None
-    celery_app.amqp._producer_pool = None
-    celery_app.control.mailbox.__dict__.pop("producer_pool", None)
-
-
-class BrokerOutage:
-    """The Celery app pointed at a loopback port where no broker listens, until ``end()``."""
-
-    def __init__(self):
-        conf = celery_app.conf
-        self.saved = {key: conf.get(key) for key in ("broker_read_url", "broker_write_url")}
-        self.url = f"redis://127.0.0.1:{closed_port()}/0"
-        conf.broker_read_url = conf.broker_write_url = self.url
-        broker_pools_forget()
-        self.over = False
-
-    def end(self) -> None:
-        """The broker is back (for this process's publishing)."""
-        if not self.over:
-            celery_app.conf.update(self.saved)
-            broker_pools_forget()
-            self.over = True
-
-
 @pytest.fixture
 def broker_down():
     """Publishing fails as with the broker down (``.end()`` brings it back)."""
@@ -186,33 +92,6 @@ def broker_down():
         yield outage
     finally:
         outage.end()
-
-
-@dataclass(frozen=True)
-class Bucket:
-    """An S3 bucket on a real server, and the variables that point the project at it."""
-
-    environment: dict[str, str]
-
-    @property
-    def name(self) -> str:
-        return self.environment["AWS_STORAGE_BUCKET_NAME"]
-
-    def client(self):
-        import boto3
-
-        env = self.environment
-        return boto3.client(
-            "s3",
-            endpoint_url=env.get("AWS_S3_ENDPOINT_URL") or None,
-            aws_access_key_id=env.get("AWS_ACCESS_KEY_ID") or None,
-            aws_secret_access_key=env.get("AWS_SECRET_ACCESS_KEY") or None,
-            region_name=env.get("AWS_S3_REGION_NAME") or None,
-        )
-
-    def keys(self, prefix: str = "") -> list[str]:
-        listed = self.client().list_objects_v2(Bucket=self.name, Prefix=prefix)
-        return sorted(item["Key"] for item in listed.get("Contents", []))
 
 
 @pytest.fixture(scope="session")
@@ -233,12 +112,6 @@ def s3_bucket(tmp_path_factory):
         server.stop()
 
 
-def bucket_storage(environment: dict[str, str], **options) -> dict:
-    """``STORAGES["default"]`` for a bucket's variables, as settings.py builds it."""
-    storage = config.media_storage(environ=environment)
-    return {**storage, "OPTIONS": {**storage["OPTIONS"], **options}}
-
-
 @pytest.fixture
 def s3_media(settings, s3_bucket):
     """This test's files in the bucket (under a prefix of its own), whatever the
@@ -247,49 +120,6 @@ def s3_media(settings, s3_bucket):
     default = bucket_storage(s3_bucket.environment, location=prefix)
     settings.STORAGES = {**settings.STORAGES, "default": default}
     return prefix
-
-
-class Media:
-    """The files of one test, read through ``default_storage``: local files or the bucket."""
-
-    def names(self, folder: str = "") -> list[str]:
-        """Every stored file name under ``folder``, sorted."""
-        try:
-            folders, files = default_storage.listdir(folder)
-        except FileNotFoundError:
-            return []
-        prefix = f"{folder.rstrip('/')}/" if folder else ""
-        found = [f"{prefix}{name}" for name in files]
-        for sub in folders:
-            found += self.names(f"{prefix}{sub}")
-        return sorted(found)
-
-    def read(self, name: str) -> bytes:
-        with default_storage.open(name, "rb") as stored:
-            return stored.read()
-
-    def write(self, name: str, data: bytes) -> None:
-        default_storage.delete(name)
-        default_storage.save(name, ContentFile(data))
-
-
-class FlakyStorage:
-    """The real storage, but writes of names containing ``calls["match"]``
-    (renditions by default) fail with an I/O error ``calls["failures_left"]`` times."""
-
-    def __init__(self, real):
-        self.real = real
-        self.calls = {"failures_left": 0, "attempts": 0, "match": "renditions"}
-
-    def __getattr__(self, name):
-        return getattr(self.real, name)
-
-    def save(self, name, content, **kwargs):
-        self.calls["attempts"] += 1
-        if self.calls["match"] in name and self.calls["failures_left"] > 0:
-            self.calls["failures_left"] -= 1
-            raise OSError(5, "Input/output error")
-        return self.real.save(name, content, **kwargs)
 
 
 @pytest.fixture
@@ -331,3 +161,28 @@ def staff_user(django_user_model):
     return django_user_model.objects.create_user(
         "carol", password="carol-password-1", is_staff=True
     )
+
+
+@pytest.fixture
+def alice_account(user):
+    """Alice's open account with 100.00 EUR on it (payments and browser tests)."""
+    return open_funded(user, name="Alice main")
+
+
+@pytest.fixture
+def bob_account(other_user):
+    """Bob's open, empty account."""
+    return open_funded(other_user, name="Bob main", deposit="0")
+
+
+@pytest.fixture
+def smtp_server(settings):
+    """A real SMTP server on loopback that Django's mail goes to; what arrives is in the mailbox."""
+    mailbox = Mailbox()
+    controller = Controller(mailbox, hostname="127.0.0.1", port=closed_port())
+    controller.start()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST = "127.0.0.1"
+    settings.EMAIL_PORT = controller.port
+    yield mailbox
+    controller.stop()

@@ -31,10 +31,11 @@ from mysite.enqueue import enqueue
 from mysite.tasks import demo_task
 from mysite.tokens import token_create
 from notifications.models import Notification
-from tests.conftest import broker_pools_forget, require
-from tests.factories import picture, upload
+from tests.helpers.broker import broker_pools_forget
+from tests.helpers.factories import picture, upload
+from tests.helpers.payments import open_funded
+from tests.helpers.services import require
 from tests.mysite.test_operations import DEMO, failed
-from tests.payments.conftest import open_funded
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

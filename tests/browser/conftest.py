@@ -3,19 +3,8 @@ import shutil
 
 import pytest
 
-from tests.conftest import require
-
-# Flags that keep Chromium quiet on a machine with no outside network.
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+from tests.helpers.browser import CHROMIUM_ARGS
+from tests.helpers.services import require
 
 
 @pytest.fixture(scope="session")
@@ -26,11 +15,12 @@ def chromium_path() -> str:
 
 
 @pytest.fixture
-def page(chromium_path):
+def page(chromium_path, monkeypatch):
     """A fresh Playwright page in Debian's Chromium."""
     # Playwright runs an event loop in this thread; the ORM calls pytest-django
     # makes around the test (flushing tables) are synchronous and safe here.
-    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    # Only for this test: monkeypatch restores the environment afterwards.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

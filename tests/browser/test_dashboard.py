@@ -2,15 +2,9 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.look import screenshot
+from tests.helpers.browser import log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-def log_in(page, live_server, *, username: str, password: str) -> None:
-    page.goto(f"{live_server.url}/dashboard/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", password)
-    page.click("button[type=submit]")
 
 
 def test_demo_task_goes_from_pending_to_success(live_server, celery_worker, user, page):

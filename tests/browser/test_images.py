@@ -2,8 +2,8 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.look import screenshot
-from tests.browser.test_dashboard import log_in
-from tests.factories import picture
+from tests.helpers.browser import log_in
+from tests.helpers.factories import picture
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

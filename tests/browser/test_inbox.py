@@ -5,7 +5,7 @@ from playwright.sync_api import expect
 from mysite.tokens import token_create
 from notifications import context_processors
 from notifications.models import Notification
-from tests.browser.test_dashboard import log_in
+from tests.helpers.browser import log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

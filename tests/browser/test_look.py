@@ -22,8 +22,8 @@ from notifications.models import Channel, Notification
 from reports.models import Order
 from tests.browser.look import look_over, watch_responses
 from tests.browser.test_operations import failed_delivery, operator  # noqa: F401
-from tests.factories import picture
-from tests.payments.conftest import open_funded
+from tests.helpers.factories import picture
+from tests.helpers.payments import open_funded
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -8,8 +8,8 @@ from playwright.sync_api import expect
 
 from notifications.models import Notification
 from tests.browser.look import screenshot
-from tests.browser.test_dashboard import log_in
-from tests.conftest import wait_for
+from tests.helpers.browser import log_in
+from tests.helpers.services import wait_for
 from tests.mysite.console_tasks import deliver_notification
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

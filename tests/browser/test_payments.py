@@ -9,20 +9,10 @@ from mysite.celery import app as celery_app
 from payments import services
 from payments.tasks import process_payment
 from tests.browser.look import screenshot
-from tests.browser.test_dashboard import log_in
-from tests.payments.conftest import open_funded
+from tests.helpers.browser import log_in
+from tests.helpers.payments import open_funded
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def alice_account(user):
-    return open_funded(user, name="Alice main")
-
-
-@pytest.fixture
-def bob_account(other_user):
-    return open_funded(other_user, name="Bob main", deposit="0")
 
 
 # Rows are made in fixtures listed before `page`: once Playwright runs, the ORM

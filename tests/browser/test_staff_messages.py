@@ -5,12 +5,10 @@ from django.contrib.auth import get_user_model
 from playwright.sync_api import expect
 
 from tests.browser.look import look_over
-from tests.browser.test_dashboard import log_in
-from tests.notifications import conftest as notifications_fixtures
+from tests.helpers.browser import log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-smtp_server = notifications_fixtures.smtp_server  # a real SMTP server on loopback, here too
 
 RECIPIENTS = ["alice", "bob", "dave", "erin", "frank"]
 

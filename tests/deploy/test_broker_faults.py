@@ -4,7 +4,7 @@ Production's Redis keeps its data across a restart (append-only file), so what
 the workers held unacknowledged when it went down (late-ack tasks running,
 prefetched ones, countdowns waiting for their time) is still in its
 ``unacked`` hash when it comes back. These tests run a Redis of their own that
-way, real prefork workers on it (tests/workers.py), publish through
+way, real prefork workers on it (tests/helpers/celery_process.py), publish through
 ``enqueue`` as the web does, and restart Redis while tasks run.
 
 kombu 5.7.0 crashed a worker on such a reconnect (celery/celery#9250, #7185:
@@ -18,7 +18,6 @@ Kubernetes in production (their files are checked here).
 import os
 import re
 import shlex
-import shutil
 import signal
 import socket
 import subprocess
@@ -28,7 +27,6 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-import redis
 import yaml
 from celery import states
 from django.conf import settings
@@ -37,86 +35,14 @@ from django_celery_results.models import TaskResult
 from mysite.celery import app as celery_app
 from mysite.enqueue import enqueue
 from mysite.tasks import demo_task
-from tests.conftest import broker_pools_forget, closed_port, database_url, require, wait_for
-from tests.deploy.conftest import DOCKER, ROOT, compose_services
-from tests.workers import WorkerProcess
+from tests.helpers.celery_process import BeatProcess, WorkerProcess, stop_all
+from tests.helpers.deploy import DOCKER, ROOT, compose_services
+from tests.helpers.services import database_url, wait_for
 
-REDIS_SERVER = shutil.which("redis-server")
 IN_FLIGHT = (states.PENDING, states.RECEIVED, states.STARTED, states.RETRY)
 RESTARTS = 5
 DRAIN_TIMEOUT = 120.0  # far below the old 2 h; every task is short
-
-
-class PersistentRedis:
-    """A ``redis-server`` of the test's own that keeps its data across restarts.
-
-    Append-only, as in docker/docker-compose.yml: SIGTERM makes Redis write the
-    file out and exit; the next start on the same port and folder loads it.
-    """
-
-    def __init__(self, port: int, folder: Path):
-        self.port, self.folder, self.process = port, folder, None
-        self.url = f"redis://127.0.0.1:{port}/0"
-        self.restarts = 0
-        folder.mkdir(parents=True, exist_ok=True)
-
-    def start(self) -> None:
-        with (self.folder / "redis.log").open("ab") as log:
-            self.process = subprocess.Popen(  # noqa: S603  (the system's redis-server)
-                [
-                    *(REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1"),
-                    *("--appendonly", "yes", "--appendfsync", "everysec", "--save", ""),
-                    *("--dir", str(self.folder)),
-                ],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        wait_for(self.answers, timeout=20, what=f"redis-server on port {self.port}")
-
-    def answers(self) -> bool:
-        try:
-            return redis.Redis(port=self.port, socket_connect_timeout=1).ping()
-        except redis.RedisError:  # refused, or still loading its file
-            return False
-
-    def stop(self) -> None:
-        """SIGTERM: Redis closes every connection, writes its file and exits."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            self.process.wait(30)
-
-    def restart(self, *, down: float) -> None:
-        self.stop()
-        time.sleep(down)  # the workers notice and retry meanwhile
-        self.start()
-        self.restarts += 1
-
-    def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(30)
-
-    def client(self) -> redis.Redis:
-        return redis.Redis(port=self.port)
-
-
-@pytest.fixture
-def own_redis(tmp_path):
-    """A persistent Redis of the test's own, and this process's app pointed at it
-    (``enqueue`` and ``control.ping`` go there); killed at the end."""
-    require(REDIS_SERVER is not None, "needs redis-server (apt install redis-server)")
-    server = PersistentRedis(closed_port(), tmp_path / "redis")
-    server.start()
-    conf = celery_app.conf
-    saved = {key: conf.get(key) for key in ("broker_read_url", "broker_write_url")}
-    conf.broker_read_url = conf.broker_write_url = server.url
-    broker_pools_forget()
-    try:
-        yield server
-    finally:
-        conf.update(saved)
-        broker_pools_forget()
-        server.kill()
+EVERY_SECOND = "faults-every-second"  # the schedule the beat fixture sends
 
 
 @pytest.fixture
@@ -137,51 +63,31 @@ def workers(tmp_path, own_redis):
         return worker
 
     yield start
-    for worker in started:
-        worker.stop()
+    stop_all(started)
 
 
 @pytest.fixture
 def beat(tmp_path, own_redis):
     """A real ``celery beat`` on ``own_redis`` sending ``mysite.tasks.demo_task``
-    every second (schedule ``faults-every-second``); its Popen and log path."""
+    every second (schedule ``faults-every-second``)."""
     from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
     every_second = IntervalSchedule.objects.create(every=1, period=IntervalSchedule.SECONDS)
     PeriodicTask.objects.create(
-        name="faults-every-second",
+        name=EVERY_SECOND,
         task="mysite.tasks.demo_task",
         interval=every_second,
         kwargs='{"seconds": 0}',
     )
-    log_path = tmp_path / "beat.log"
-    environment = {
-        **os.environ,
-        "DATABASE_URL": database_url(settings.DATABASES["default"]),
-        "CELERY_BROKER_URL": own_redis.url,
-        "BEAT_HEARTBEAT_FILE": str(tmp_path / "beat.heartbeat"),
-        "PYTHONUNBUFFERED": "1",
-    }
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(  # noqa: S603  (our own interpreter and arguments)
-            [
-                *(sys.executable, "-m", "celery", "-A", "mysite", "beat"),
-                *("--max-interval", "1", "-l", "INFO", "--pidfile="),
-            ],
-            cwd=settings.BASE_DIR,
-            env=environment,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    yield process, log_path
-    if process.poll() is None:
-        process.terminate()
-        process.wait(30)
-
-
-def beat_sent(log_path: Path) -> int:
-    return log_path.read_text(errors="replace").count("Sending due task faults-every-second")
+    running = BeatProcess(
+        tmp_path / "beat.log",
+        environment={
+            "CELERY_BROKER_URL": own_redis.url,
+            "BEAT_HEARTBEAT_FILE": str(tmp_path / "beat.heartbeat"),
+        },
+    )
+    yield running
+    running.stop()
 
 
 RECEIVED = re.compile(r"demo_task\[([0-9a-f-]{36})\] received")
@@ -247,8 +153,7 @@ def test_workers_and_beat_survive_five_redis_restarts_under_load_and_every_task_
     pool = [workers("faults-1"), workers("faults-2")]
     for worker in pool:
         worker.wait_ready()
-    beat_process, beat_log = beat
-    wait_for(lambda: beat_sent(beat_log) > 0, timeout=60, what="beat to send")
+    wait_for(lambda: beat.sent(EVERY_SECOND) > 0, timeout=60, what="beat to send")
     held = [enqueue(demo_task, kwargs={"seconds": 0.1}, countdown=30) for _ in range(6)]
     wait_for(
         lambda: set(held) <= {i for w in pool for i in log_ids(w, RECEIVED)},
@@ -275,15 +180,14 @@ def test_workers_and_beat_survive_five_redis_restarts_under_load_and_every_task_
     back_up = time.monotonic()
 
     # then beat goes on sending (then it stops, so the queue can drain)
-    sent_before = beat_sent(beat_log)
+    sent_before = beat.sent(EVERY_SECOND)
     beat_sends = poll(
-        lambda: beat_process.poll() is not None or beat_sent(beat_log) >= sent_before + 2,
+        lambda: beat.process.poll() is not None or beat.sent(EVERY_SECOND) >= sent_before + 2,
         timeout=30,
     )
-    beat_alive = beat_process.poll() is None
-    beat_process.terminate()
-    beat_process.wait(30)
-    assert beat_alive, beat_log.read_text(errors="replace")[-3000:]
+    beat_alive = beat.process.poll() is None
+    beat.stop()
+    assert beat_alive, beat.log()[-3000:]
     assert beat_sends
 
     # and every worker is alive and answers, and every task ended SUCCESS
@@ -302,7 +206,7 @@ def test_workers_and_beat_survive_five_redis_restarts_under_load_and_every_task_
         f"({len(held)} countdown tasks held throughout), {len(published) - len(lost)} "
         f"succeeded, {len(lost)} lost or in flight ({Counter(done.get(i) for i in lost)}); "
         f"settled {drained_after:.1f} s after the last restart; beat alive, "
-        f"{beat_sent(beat_log)} periodic sends"
+        f"{beat.sent(EVERY_SECOND)} periodic sends"
     )
     assert dead(pool) == [], f"worker died:\n{crash_lines(pool)}"
     assert ping(pool) == {f"{w.name}@{socket.gethostname()}" for w in pool}

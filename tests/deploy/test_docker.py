@@ -13,7 +13,7 @@ import yaml
 from django.conf import settings
 
 from mysite.celery import app
-from tests.deploy.conftest import DOCKER, compose_services
+from tests.helpers.deploy import DOCKER, compose_services
 
 WORKERS = {  # compose service -> (Kubernetes Deployment, queues)
     "worker-default": ("worker-default", {"default"}),

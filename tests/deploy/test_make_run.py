@@ -25,9 +25,8 @@ from django.db import connection
 
 from payments import services
 from payments.models import Account, LedgerEntry, Payment
-from tests.conftest import closed_port, database_url, require, wait_for, waiting_for_a_lock
-from tests.deploy.conftest import ROOT
-from tests.deploy.test_broker_faults import own_redis  # noqa: F401  (the fixture)
+from tests.helpers.deploy import ROOT
+from tests.helpers.services import closed_port, database_url, require, wait_for, waiting_for_a_lock
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -125,7 +124,7 @@ def accounts():
 
 
 def test_ctrl_c_stops_make_run_by_itself_and_the_running_payment_is_applied_once(
-    own_redis,  # noqa: F811  (the fixture)
+    own_redis,
     accounts,
     tmp_path,
 ):

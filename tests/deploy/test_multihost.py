@@ -20,10 +20,11 @@ import redis
 from PIL import Image as PILImage
 
 from reports.models import Order, Report
-from tests.conftest import wait_for
-from tests.deploy.conftest import ROOT, compose_services
 from tests.deploy.test_smoke import Site, smoke_broker
-from tests.factories import picture
+from tests.helpers.deploy import ROOT, compose_services
+from tests.helpers.factories import picture
+from tests.helpers.services import wait_for
+from tests.helpers.users import production_user
 
 MULTIHOST_REDIS_DB = 11  # its own: the suite's in-process worker must not take these tasks
 HOSTS = ("web", "worker-images")
@@ -79,9 +80,9 @@ def hosts(tmp_path, request):
         queues.close()
 
 
-def start_work(site: Site, django_user_model) -> tuple[dict, Report]:
+def start_work(site: Site) -> tuple[dict, Report]:
     """As staff on the web host: upload a photo, ask for last month's report."""
-    django_user_model.objects.create_user("ops", password="multihost-pw-1", is_staff=True)
+    production_user("ops", "multihost-pw-1", is_staff=True)  # the web host checks it
     Order.objects.create(
         created_at="2026-11-10T12:00:00+01:00", amount="19.99", customer_ref="c1", channel="web"
     )
@@ -106,12 +107,12 @@ def finished(site: Site, api_path: str, *, what: str) -> dict:
 
 
 @pytest.mark.parametrize("hosts", ["bucket"], indirect=True)
-def test_with_a_bucket_work_made_on_one_host_downloads_from_another(hosts, django_user_model):
+def test_with_a_bucket_work_made_on_one_host_downloads_from_another(hosts):
     # given
     site, dirs = hosts
 
     # when
-    image, report = start_work(site, django_user_model)
+    image, report = start_work(site)
 
     # then: the worker made every rendition and the report, from what the web stored
     done = finished(site, f"/api/v1/images/{image['id']}", what="the image")
@@ -146,12 +147,12 @@ def test_with_a_bucket_work_made_on_one_host_downloads_from_another(hosts, djang
 
 
 @pytest.mark.parametrize("hosts", ["local"], indirect=True)
-def test_without_a_bucket_the_worker_cannot_see_the_web_hosts_files(hosts, django_user_model):
+def test_without_a_bucket_the_worker_cannot_see_the_web_hosts_files(hosts):
     # given: the same hosts, each with only its own disk for media
     site, dirs = hosts
 
     # when
-    image, _report = start_work(site, django_user_model)
+    image, _report = start_work(site)
 
     # then: the upload is on the web host's disk, where the worker cannot read it
     done = finished(site, f"/api/v1/images/{image['id']}", what="the image")

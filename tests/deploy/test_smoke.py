@@ -32,10 +32,11 @@ from django.db import connection
 from payments import services
 from payments.models import LedgerEntry, Payment
 from reports.models import Report
-from tests.conftest import closed_port, database_url, require, wait_for, waiting_for_a_lock
-from tests.deploy.conftest import ROOT, compose_services
-from tests.factories import picture
-from tests.payments.conftest import hold_account, open_funded
+from tests.helpers.deploy import ROOT, compose_services
+from tests.helpers.factories import picture
+from tests.helpers.payments import hold_account, open_funded
+from tests.helpers.services import closed_port, database_url, require, wait_for, waiting_for_a_lock
+from tests.helpers.users import production_user
 
 BIN = Path(sys.executable).parent
 WORKERS = ("worker-default", "worker-images", "worker-io", "worker-payments")
@@ -225,9 +226,9 @@ def site(tmp_path):
         queues.close()
 
 
-def test_the_production_processes_run_every_app_and_stop_cleanly(site, django_user_model, tmp_path):
+def test_the_production_processes_run_every_app_and_stop_cleanly(site, tmp_path):
     # given: a staff user with two funded accounts
-    user = django_user_model.objects.create_user("ops", password="smoke-test-pw", is_staff=True)
+    user = production_user("ops", "smoke-test-pw", is_staff=True)  # gunicorn checks it
     main = open_funded(user, name="Main", deposit="100.00")
     savings = open_funded(user, name="Savings", deposit="0")
     site.login("ops", "smoke-test-pw")  # the report is asked for on its page
@@ -276,8 +277,7 @@ def test_the_production_processes_run_every_app_and_stop_cleanly(site, django_us
 
     # when: a payment is in the middle of its transaction (it waits for a row
     # another transaction holds) and every process gets SIGTERM
-    holder = hold_account(main)
-    try:
+    with hold_account(main):  # released at the end of the block: the payment goes on
         slow = site.json(
             "/api/v1/payments/",
             {"from": main.pk, "to": savings.pk, "amount": "7.50"},
@@ -289,9 +289,6 @@ def test_the_production_processes_run_every_app_and_stop_cleanly(site, django_us
             process.send_signal(signal.SIGTERM)
         wait_for(lambda: site.processes["web"].poll() is not None, what="gunicorn to stop")
         assert site.processes["worker-payments"].poll() is None  # waits for its task
-    finally:
-        holder.rollback()  # the payment goes on
-        holder.close()
 
     # then: every process exits by itself, with 0, and the payment was applied once
     for role, process in site.processes.items():

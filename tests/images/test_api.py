@@ -12,9 +12,9 @@ from PIL import Image as PILImage
 from images import services
 from images.models import Image, ImageBatch
 from mysite.tokens import token_create, token_revoke
-from tests.conftest import wait_for
-from tests.factories import picture, upload
-from tests.properties import FEW
+from tests.helpers.factories import picture, upload
+from tests.helpers.properties import FEW
+from tests.helpers.services import wait_for
 
 URL = "/api/v1/images/"
 

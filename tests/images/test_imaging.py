@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from images.imaging import Spec, UnreadableImage, probe, render
-from tests.factories import picture
+from tests.helpers.factories import picture
 
 SPECS = [
     Spec("thumbnail", "crop", 150, 150, "JPEG"),

@@ -7,8 +7,8 @@ from images import services
 from images.models import Image
 from images.tasks import process_image
 from mysite.retry import RETRY_MAX_SECONDS, retry_delay
-from tests.conftest import wait_for
-from tests.factories import picture, upload
+from tests.helpers.factories import picture, upload
+from tests.helpers.services import wait_for
 
 
 @pytest.mark.parametrize("retries", [0, 1, 3, 20])

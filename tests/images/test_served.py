@@ -7,7 +7,7 @@ from django.urls import reverse
 from PIL import Image as PILImage
 
 from images import services
-from tests.factories import picture, upload
+from tests.helpers.factories import picture, upload
 from tests.images.test_imaging import mpo, rotated_jpeg
 
 pytestmark = pytest.mark.django_db

@@ -9,8 +9,8 @@ from images import services
 from images.models import Image, ImageBatch
 from mysite.enqueue import QUEUE_DOWN_MESSAGE
 from mysite.sweep import sweep
-from tests.conftest import wait_for
-from tests.factories import picture, upload
+from tests.helpers.factories import picture, upload
+from tests.helpers.services import wait_for
 
 pytestmark = pytest.mark.django_db
 

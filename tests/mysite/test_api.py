@@ -13,8 +13,8 @@ from mysite.api.errors import ApiError
 from mysite.api.tasks import task_id_normal
 from mysite.celery import app as celery_app
 from mysite.models import UserTask
-from tests.conftest import wait_for
-from tests.properties import BOUNDED
+from tests.helpers.properties import BOUNDED
+from tests.helpers.services import wait_for
 
 pytestmark = pytest.mark.django_db
 

@@ -32,9 +32,9 @@ from django_celery_beat.models import IntervalSchedule, PeriodicTask
 from django_celery_results.models import TaskResult
 
 from mysite.beat import lease_acquire, lease_get, lease_release
-from mysite.celery import app as celery_app
 from mysite.models import BeatLease
-from tests.conftest import closed_port, database_url, require, wait_for
+from tests.helpers.celery_process import BeatProcess, stop_all
+from tests.helpers.services import closed_port, database_url, require, wait_for
 
 START_TIMEOUT = 60.0  # two beats import Django and Celery at once: slow on a busy machine
 RUN_TIMEOUT = 30.0
@@ -47,35 +47,17 @@ RELEASED = "released the lease"
 UNREACHABLE = "cannot reach the lease store"
 
 
-class Beat:
-    """A running ``celery beat`` and its log (stdout and stderr)."""
+class Beat(BeatProcess):
+    """A running ``celery beat`` with the lease scheduler, and its log."""
 
-    def __init__(self, name: str, process: subprocess.Popen, log_path: Path, env: dict):
-        self.name, self.process, self.log_path, self.env = name, process, log_path, env
+    stop_timeout = STOP_TIMEOUT
 
     @property
     def holder(self) -> str:
         return f"{socket.gethostname()}:{self.process.pid}"
 
-    def log(self, since: int = 0) -> str:
-        return self.log_path.read_bytes()[since:].decode(errors="replace")
-
-    def mark(self) -> int:
-        return self.log_path.stat().st_size
-
     def count(self, text: str, since: int = 0) -> int:
         return self.log(since).count(text)
-
-    def check_alive(self) -> None:
-        if self.process.poll() is not None:
-            pytest.fail(
-                f"beat {self.name} exited with code {self.process.returncode}; "
-                f"its log:\n{self.log()}",
-                pytrace=False,
-            )
-
-    def sent(self, name: str, since: int = 0) -> int:
-        return self.count(f"Sending due task {name} (", since)
 
     def send_times(self, name: str) -> list[datetime]:
         """When this beat sent ``name``: the timestamps of its log lines."""
@@ -97,16 +79,6 @@ class Beat:
             timeout=60,
         )
 
-    def stop(self, sig: int = signal.SIGTERM) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(sig)
-            try:
-                self.process.wait(STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(STOP_TIMEOUT)
-        return self.process.returncode
-
 
 @pytest.fixture
 def beats(transactional_db, celery_worker, tmp_path):
@@ -118,50 +90,30 @@ def beats(transactional_db, celery_worker, tmp_path):
     started: list[Beat] = []
 
     def start(name: str, *, lease: int, database: dict | None = None) -> Beat:
-        env = {
-            **os.environ,
-            "DATABASE_URL": database_url(database or settings.DATABASES["default"]),
-            "CELERY_BROKER_URL": celery_app.conf.broker_url,
-            "BEAT_LEASE_SECONDS": str(lease),
-            "BEAT_HEARTBEAT_FILE": str(tmp_path / f"{name}.heartbeat"),
-            "PYTHONUNBUFFERED": "1",
-        }
-        log_path = tmp_path / f"{name}.log"
-        with log_path.open("wb") as log_file:
-            process = subprocess.Popen(  # noqa: S603  (our own interpreter and arguments)
-                [
-                    *(sys.executable, "-m", "celery", "-A", "mysite", "beat"),
-                    *("--max-interval", "1", "-l", "INFO", "--pidfile="),
-                ],
-                cwd=settings.BASE_DIR,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-            )
-        beat = Beat(name, process, log_path, env)
+        beat = Beat(
+            tmp_path / f"{name}.log",
+            name=name,
+            environment={
+                "DATABASE_URL": database_url(database or settings.DATABASES["default"]),
+                "BEAT_LEASE_SECONDS": str(lease),
+                "BEAT_HEARTBEAT_FILE": str(tmp_path / f"{name}.heartbeat"),
+            },
+        )
         started.append(beat)
         return beat
 
     try:
         yield start
     finally:
+        stop_all(started)
         for beat in started:
-            beat.stop()
-        for beat in started:
-            print(f"--- beat {beat.name} ({beat.log_path}), exit {beat.process.returncode} ---")
-            print(beat.log())
+            beat.print_log()
         drain(started)
 
 
 def drain(started: list[Beat]) -> None:
     """Let the worker finish what the beats sent, so no result lands after the flush."""
-    names = {
-        line.split("Sending due task ", 1)[1].rsplit(" (", 1)[0]
-        for beat in started
-        for line in beat.log().splitlines()
-        if "Sending due task " in line
-    }
+    names = set().union(*(beat.sent_tasks() for beat in started))
 
     def done() -> bool:
         return all(finished(n) >= sum(beat.sent(n) for beat in started) for n in names)

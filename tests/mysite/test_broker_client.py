@@ -3,7 +3,7 @@
 from django.conf import settings
 
 from mysite.celery import app as celery_app
-from tests.conftest import require
+from tests.helpers.services import require
 
 
 def test_a_channel_keeps_one_redis_client_and_another_for_a_new_pool():

@@ -13,7 +13,7 @@ from celery import uuid
 from django.conf import settings
 
 from mysite.celery import app as celery_app
-from tests.conftest import database_url, require, wait_for_success
+from tests.helpers.services import database_url, require, wait_for_success
 
 CELERY = str(Path(sys.executable).with_name("celery"))
 EVENTS = {"task-sent", "task-received", "task-started", "task-succeeded"}

@@ -21,7 +21,7 @@ from mysite.models import ApiToken, UserTask
 from notifications.models import Broadcast
 from payments.models import Payment
 from reports.models import Report
-from tests.properties import FEW
+from tests.helpers.properties import FEW
 
 pytestmark = pytest.mark.django_db
 

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mysite.commands import object_id, wait_with_progress
-from tests.properties import BOUNDED
+from tests.helpers.properties import BOUNDED
 
 
 def test_prints_each_new_line_once_and_returns_the_last():

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from mysite import config
-from tests.conftest import closed_port
+from tests.helpers.services import closed_port
 
 ROOT = Path(__file__).resolve().parents[2]
 CELERY = str(Path(sys.executable).with_name("celery"))

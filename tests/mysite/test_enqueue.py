@@ -10,7 +10,7 @@ from mysite.enqueue import BrokerUnavailable, enqueue
 from mysite.models import UserTask
 from mysite.priorities import Priority, broker_priority
 from mysite.tasks import demo_task
-from tests.conftest import wait_for_success
+from tests.helpers.services import wait_for_success
 
 
 @celery_app.task(name="tests.forgetful", ignore_result=True)

@@ -2,7 +2,7 @@ import pytest
 from django.db import connection
 from django.urls import reverse
 
-from tests.conftest import closed_port
+from tests.helpers.services import closed_port
 
 pytestmark = pytest.mark.django_db
 

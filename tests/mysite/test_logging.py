@@ -13,7 +13,7 @@ import pytest
 from mysite.enqueue import enqueue
 from mysite.log import TaskContextFilter
 from mysite.tasks import demo_task
-from tests.conftest import require, wait_for_success
+from tests.helpers.services import require, wait_for_success
 
 
 @pytest.fixture

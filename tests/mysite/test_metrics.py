@@ -8,7 +8,6 @@ reads it at import, so this process stays in single-process mode.
 """
 
 import os
-import signal
 import subprocess
 import sys
 import urllib.error
@@ -27,7 +26,8 @@ from mysite import metrics
 from mysite.celery import app as celery_app
 from mysite.enqueue import enqueue
 from mysite.tasks import demo_task as demo_task_task
-from tests.conftest import closed_port, database_url, wait_for
+from tests.helpers.celery_process import WorkerProcess
+from tests.helpers.services import closed_port, database_url, wait_for
 
 BASE_DIR = Path(settings.BASE_DIR)
 TOKEN = "metrics-test-token"
@@ -374,14 +374,11 @@ def test_a_prefork_worker_serves_its_children_numbers(tmp_path):
         CELERY_METRICS_ADDR="127.0.0.1",
         METRICS_TOKEN=TOKEN,
     )
-    worker = subprocess.Popen(  # noqa: S603  (our own interpreter and code)
-        [sys.executable, "-m", "celery", "-A", "mysite", "worker", "--pool=prefork",
-         "--concurrency=2", "-Q", queue, "-n", f"{queue}@%h", "--loglevel=WARNING"],
-        env=env, cwd=BASE_DIR, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+    worker = WorkerProcess(
+        tmp_path / "worker.log", concurrency=2, name=queue, queues=queue, inherit=env
+    )
     try:
-        wait_for(lambda: worker.poll() is not None or answers(url), timeout=60, what="worker port")
-        assert worker.poll() is None, worker.stderr.read()
+        assert worker.poll(lambda: answers(url), timeout=60), worker.log()
 
         # when
         for _ in range(4):
@@ -406,55 +403,40 @@ def test_a_prefork_worker_serves_its_children_numbers(tmp_path):
         assert get(url)[0] == 401
         assert get(url, Authorization="Bearer wrong")[0] == 403
     finally:
-        worker.send_signal(signal.SIGTERM)
-        try:
-            worker.wait(timeout=60)
-        finally:
-            worker.kill()
-            worker.stderr.close()
-            with celery_app.connection_for_write() as conn:
-                # As the worker declared it (-Q): declaring makes the channel
-                # know the binding, so delete removes that too.
-                bound = Queue(queue, Exchange(queue), routing_key=queue)(conn.default_channel)
-                bound.declare()
-                bound.delete()
+        worker.stop()
+        delete_queue(queue)
+
+
+def delete_queue(queue: str) -> None:
+    """Remove a worker's queue of its own from the broker."""
+    with celery_app.connection_for_write() as conn:
+        # As the worker declared it (-Q): declaring makes the channel know the
+        # binding, so delete removes that too.
+        bound = Queue(queue, Exchange(queue), routing_key=queue)(conn.default_channel)
+        bound.declare()
+        bound.delete()
 
 
 def test_a_prefork_worker_without_the_directory_refuses_to_serve_metrics(tmp_path):
     # given: a port, but no PROMETHEUS_MULTIPROC_DIR
     env = process_env(tmp_path, CELERY_METRICS_PORT=str(closed_port()))
     del env["PROMETHEUS_MULTIPROC_DIR"]
-    log = tmp_path / "worker.log"
     queue = f"wtmetrics_nodir_{uuid.uuid4().hex[:12]}"
 
     # when
-    with log.open("w") as output:
-        worker = subprocess.Popen(  # noqa: S603  (our own interpreter and code)
-            [sys.executable, "-m", "celery", "-A", "mysite", "worker", "--pool=prefork",
-             "--concurrency=1", "-Q", queue, "-n", f"{queue}@%h", "--loglevel=INFO"],
-            env=env, cwd=BASE_DIR, stdout=output, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+    worker = WorkerProcess(
+        tmp_path / "worker.log", concurrency=1, name=queue, queues=queue, inherit=env
+    )
     try:
         # then
-        wait_for(
-            lambda: worker.poll() is not None or "ready." in log.read_text(),
-            timeout=60,
-            what="the worker to be ready",
-        )
-        output = log.read_text()
+        worker.wait_ready()
+        output = worker.log()
         assert "CELERY_METRICS_PORT with a prefork pool needs PROMETHEUS_MULTIPROC_DIR" in output
         assert "metrics: serving on" not in output
-        assert worker.poll() is None, output  # tasks still run; only metrics are refused
+        assert worker.process.poll() is None, output  # tasks still run; only metrics are refused
     finally:
-        worker.send_signal(signal.SIGTERM)
-        try:
-            worker.wait(timeout=60)
-        finally:
-            worker.kill()
-            with celery_app.connection_for_write() as conn:
-                bound = Queue(queue, Exchange(queue), routing_key=queue)(conn.default_channel)
-                bound.declare()
-                bound.delete()
+        worker.stop()
+        delete_queue(queue)
 
 
 def test_gunicorn_hooks_empty_the_directory_and_forget_a_dead_worker(tmp_path, monkeypatch):

@@ -20,9 +20,9 @@ from mysite.models import TaskRetry, UserTask
 from mysite.priorities import Priority
 from mysite.tasks import demo_task
 from notifications.models import Notification
-from tests.conftest import wait_for, wait_for_success
+from tests.helpers.celery_process import WorkerProcess
+from tests.helpers.services import wait_for, wait_for_success
 from tests.mysite.console_tasks import always_busy, deliver_notification
-from tests.workers import WorkerProcess
 
 pytestmark = pytest.mark.django_db
 

@@ -5,7 +5,7 @@ from django.conf import settings
 from kombu import Connection, Queue
 
 from mysite.priorities import MAX_PRIORITY, Priority, broker_priority, broker_transport
-from tests.conftest import require
+from tests.helpers.services import require
 
 REDIS_URL = "redis://127.0.0.1:6379/14"
 AMQP_URL = "amqp://guest:guest@127.0.0.1:5672//"

@@ -17,8 +17,8 @@ from mysite.celery import app as celery_app
 from mysite.celery import close_old_db_connections_before
 from mysite.results import FRESH_SECONDS, UpsertDatabaseBackend
 from mysite.tasks import demo_task
-from tests.conftest import database_url, require, wait_for, wait_for_success
-from tests.workers import WorkerProcess
+from tests.helpers.celery_process import WorkerProcess
+from tests.helpers.services import database_url, require, wait_for, wait_for_success
 
 
 def test_the_app_stores_results_with_the_upsert_backend():

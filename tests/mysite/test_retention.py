@@ -22,7 +22,7 @@ from mysite.celery import app as celery_app
 from mysite.models import UserTask
 from mysite.schedules import project_schedules
 from mysite.tasks import prune_results as prune_results_task
-from tests.conftest import require, wait_for_success
+from tests.helpers.services import require, wait_for_success
 from tests.mysite.test_config import manage, run
 
 NOW = timezone.now()

@@ -21,8 +21,9 @@ from mysite import config
 from mysite.middleware import STORAGE_MESSAGE
 from reports import services as report_services
 from reports.models import Report
-from tests.conftest import Media, bucket_storage, closed_port, wait_for
-from tests.factories import picture, upload
+from tests.helpers.factories import picture, upload
+from tests.helpers.services import closed_port, wait_for
+from tests.helpers.storage import Media, bucket_storage
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -22,8 +22,8 @@ from notifications import services as notification_services
 from notifications.models import Broadcast, Channel, Notification
 from reports import services as report_services
 from reports.models import Report
-from tests.conftest import require, wait_for, waiting_for_a_lock
-from tests.factories import picture, upload
+from tests.helpers.factories import picture, upload
+from tests.helpers.services import require, wait_for, waiting_for_a_lock
 
 pytestmark = pytest.mark.usefixtures("media")
 

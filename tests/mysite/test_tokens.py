@@ -19,8 +19,8 @@ from django.utils import timezone
 
 from mysite.models import ApiToken
 from mysite.tokens import token_create, token_revoke
-from tests.conftest import database_url
-from tests.deploy.conftest import ROOT
+from tests.helpers.deploy import ROOT
+from tests.helpers.services import database_url
 
 pytestmark = pytest.mark.django_db
 

@@ -8,8 +8,8 @@ from celery import uuid
 from django.conf import settings
 
 from mysite.celery import app as celery_app
-from tests.conftest import require, wait_for
-from tests.workers import WorkerProcess
+from tests.helpers.celery_process import WorkerProcess
+from tests.helpers.services import require, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

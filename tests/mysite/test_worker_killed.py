@@ -39,9 +39,10 @@ from notifications import services as notification_services
 from notifications.models import Broadcast, Channel, ContactPoint, Notification
 from reports import services as report_services
 from reports.models import Order, Report
-from tests.conftest import bucket_storage, require, wait_for, waiting_for_a_lock
-from tests.factories import picture, upload
-from tests.workers import WorkerProcess
+from tests.helpers.celery_process import WorkerProcess, stop_all
+from tests.helpers.factories import picture, upload
+from tests.helpers.services import require, wait_for, waiting_for_a_lock
+from tests.helpers.storage import bucket_storage
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -104,12 +105,10 @@ def queue_workers(transactional_db, celery_worker, tmp_path):
         deadline = time.monotonic() + 10
         while set(unacked()) - earlier and time.monotonic() < deadline:
             time.sleep(0.1)
-        for worker in started:
-            worker.stop()
+        stop_all(started)
         forget(set(unacked()) - earlier)
         for worker in started:
-            print(f"--- {worker.name} log, exit code {worker.process.returncode} ---")
-            print(worker.log())
+            worker.print_log()
         for workers in made:
             celery_app.control.add_consumer(workers.queue, destination=me, reply=True)
 
@@ -280,6 +279,18 @@ def redeliver(dead: Dead) -> None:
         conn.default_channel.qos.restore_by_tag(dead.tag)
 
 
+def sent_after_sweep(workers: QueueWorkers, notification, dead: Dead, *, what: str):
+    """Start a new worker and sweep: ``notification`` is queued again, alone, and
+    ends sent. Prints how long after the kill; the new worker."""
+    second = workers.start()
+    swept = sweep_until("notifications.Notification")
+    assert swept == [notification.pk]
+    wait_for(lambda: Notification.objects.filter(pk=notification.pk, status="sent").exists())
+    to_final = time.monotonic() - dead.at
+    print(f"{what}: swept {len(swept)} row(s); sent {to_final:.1f}s after the kill")
+    return second
+
+
 def runs_succeeded(worker: WorkerProcess, task_id: str) -> int:
     return worker.log().count(f"[{task_id}] succeeded")
 
@@ -390,15 +401,24 @@ def phone_user(user):
     return user
 
 
+def queued_sms(phone_user, settings, provider, queue_workers, body: str):
+    """An SMS queued for worker processes of the notifications queue that send to
+    ``provider`` (the session's worker lets go of that queue); (workers, notification)."""
+    settings.NOTIFICATIONS_SWEEP_AFTER = SWEEP_AFTER
+    workers = queue_workers("notifications", environment={"NOTIFICATION_SMS_URL": provider.url})
+    notification = notification_services.notification_send(
+        recipient=phone_user, channel=Channel.SMS, body=body
+    )
+    return workers, notification
+
+
 def test_a_notification_whose_worker_is_killed_before_the_send_is_sent_once(
     phone_user, settings, provider, queue_workers
 ):
     # given: an SMS waiting on the notifications queue, whose row another
     # transaction holds, so the run waits before it sends
-    settings.NOTIFICATIONS_SWEEP_AFTER = SWEEP_AFTER
-    workers = queue_workers("notifications", environment={"NOTIFICATION_SMS_URL": provider.url})
-    notification = notification_services.notification_send(
-        recipient=phone_user, channel=Channel.SMS, body="Your code is 1234"
+    workers, notification = queued_sms(
+        phone_user, settings, provider, queue_workers, "Your code is 1234"
     )
     holder = hold(
         "SELECT id FROM notifications_notification WHERE id = %s FOR UPDATE", [notification.pk]
@@ -414,17 +434,11 @@ def test_a_notification_whose_worker_is_killed_before_the_send_is_sent_once(
     cut_short = Notification.objects.get(pk=notification.pk)
     assert (cut_short.status, cut_short.attempts) == ("queued", 0)
 
-    # when: a new worker starts and the sweep runs
-    second = workers.start()
-    swept = sweep_until("notifications.Notification")
-
-    # then: it was queued again once, and sent once, in one attempt
-    assert swept == [notification.pk]
-    wait_for(lambda: Notification.objects.filter(pk=notification.pk, status="sent").exists())
-    to_final = time.monotonic() - dead.at
+    # when: a new worker starts and the sweep runs; then it was queued again
+    # once, and sent once, in one attempt
+    second = sent_after_sweep(workers, notification, dead, what="notifications")
     assert provider.keys == [f"notification-{notification.pk}"]
     assert Notification.objects.get(pk=notification.pk).attempts == 1
-    print(f"notifications: swept {len(swept)} row(s); sent {to_final:.1f}s after the kill")
 
     # when: the dead run's message comes back (the visibility timeout)
     redeliver(dead)
@@ -440,10 +454,8 @@ def test_a_notification_whose_worker_is_killed_during_the_send_is_delivered_once
 ):
     # given: an SMS waiting on the notifications queue; the provider will keep
     # the first request it gets unanswered
-    settings.NOTIFICATIONS_SWEEP_AFTER = SWEEP_AFTER
-    workers = queue_workers("notifications", environment={"NOTIFICATION_SMS_URL": provider.url})
-    notification = notification_services.notification_send(
-        recipient=phone_user, channel=Channel.SMS, body="Your code is 5678"
+    workers, notification = queued_sms(
+        phone_user, settings, provider, queue_workers, "Your code is 5678"
     )
     provider.hold.set()
     first = workers.start()
@@ -458,20 +470,14 @@ def test_a_notification_whose_worker_is_killed_during_the_send_is_delivered_once
     cut_short = Notification.objects.get(pk=notification.pk)
     assert (cut_short.status, cut_short.attempts) == ("sending", 1)
 
-    # when: a new worker starts and the sweep runs
-    second = workers.start()
-    swept = sweep_until("notifications.Notification")
-
-    # then: it is sent again under the same idempotency key: the provider
-    # delivers it once, and the second attempt is counted
-    assert swept == [notification.pk]
-    wait_for(lambda: Notification.objects.filter(pk=notification.pk, status="sent").exists())
-    to_final = time.monotonic() - dead.at
+    # when: a new worker starts and the sweep runs; then it is sent again under
+    # the same idempotency key: the provider delivers it once, and the second
+    # attempt is counted
+    second = sent_after_sweep(workers, notification, dead, what="notifications (mid-send)")
     key = f"notification-{notification.pk}"
     assert provider.keys == [key, key]
     assert provider.delivered == [key]
     assert Notification.objects.get(pk=notification.pk).attempts == 2
-    print(f"notifications (mid-send): swept {len(swept)} row(s); sent {to_final:.1f}s after")
 
     # when: the dead run's message comes back (the visibility timeout)
     redeliver(dead)

@@ -3,50 +3,12 @@
 import json
 import threading
 import time
-from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from aiosmtpd.controller import Controller
 
 from notifications.models import ContactPoint
-from tests.conftest import closed_port
-
-
-class Mailbox:
-    """An aiosmtpd handler: keeps what it receives; can refuse with scripted replies."""
-
-    def __init__(self):
-        self.messages = []
-        self.replies = deque()  # e.g. "451 4.3.0 try later", answered before accepting
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802  (aiosmtpd's name)
-        if self.replies:
-            return self.replies.popleft()
-        self.messages.append(envelope)
-        return "250 OK"
-
-
-@pytest.fixture
-def smtp_server(settings):
-    mailbox = Mailbox()
-    controller = Controller(mailbox, hostname="127.0.0.1", port=closed_port())
-    controller.start()
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST = "127.0.0.1"
-    settings.EMAIL_PORT = controller.port
-    yield mailbox
-    controller.stop()
-
-
-class Provider:
-    """What the fake SMS/push provider received, and what it answers next."""
-
-    def __init__(self):
-        self.requests = []  # {"at": time.monotonic() on arrival, "headers": ..., "json": ...}
-        self.answers = deque()  # (status, headers, body); 200 {"id": ...} when empty
-        self.lock = threading.Lock()
-        self.url = ""
+from tests.helpers.notifications import Provider
 
 
 @pytest.fixture

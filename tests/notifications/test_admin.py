@@ -8,7 +8,7 @@ from mysite.enqueue import QUEUE_DOWN_MESSAGE
 from mysite.priorities import Priority
 from notifications import services
 from notifications.models import Broadcast, ContactPoint, Notification
-from tests.conftest import wait_for
+from tests.helpers.services import wait_for
 
 NOTIFICATION_ADD = reverse("admin:notifications_notification_add")
 BROADCAST_ADD = reverse("admin:notifications_broadcast_add")

@@ -7,7 +7,7 @@ from django_celery_results.models import TaskResult
 
 from notifications import services
 from notifications.models import Broadcast, ContactPoint, Notification
-from tests.conftest import wait_for
+from tests.helpers.services import wait_for
 
 
 def make_users(count: int, *, staff_every: int = 0) -> None:

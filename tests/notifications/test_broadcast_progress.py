@@ -17,7 +17,7 @@ from mysite.sweep import sweep
 from notifications import services
 from notifications.models import Broadcast, Channel, ContactPoint, Notification
 from notifications.tasks import send_broadcast_chunk, send_notification
-from tests.conftest import require
+from tests.helpers.services import require
 from tests.notifications.test_broadcast import make_users, wait_finished
 
 

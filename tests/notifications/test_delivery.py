@@ -8,7 +8,7 @@ from django_celery_results.models import TaskResult
 from notifications import services
 from notifications.models import Notification
 from notifications.tasks import send_notification
-from tests.conftest import wait_for
+from tests.helpers.services import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

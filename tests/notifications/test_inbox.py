@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from notifications.models import Notification
 from reports.models import Report
-from tests.conftest import wait_for
+from tests.helpers.services import wait_for
 
 pytestmark = pytest.mark.django_db
 

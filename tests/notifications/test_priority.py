@@ -18,7 +18,7 @@ from mysite.celery import app as celery_app
 from mysite.priorities import Priority
 from notifications import services
 from notifications.models import Notification
-from tests.conftest import require, wait_for
+from tests.helpers.services import require, wait_for
 
 QUEUE = "notifications"
 BACKLOG = 30  # NORMAL notifications waiting when the URGENT one arrives

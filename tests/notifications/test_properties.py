@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from mysite.priorities import Priority
 from notifications import services
 from notifications.models import Broadcast, ContactPoint, Notification
-from tests.properties import BOUNDED, FEW, option, refusal
+from tests.helpers.properties import BOUNDED, FEW, option, refusal
 
 CHANNELS = st.sampled_from(["email", "sms", "push", "in_app"])
 PRIORITIES = st.sampled_from(["low", "normal", "high", "urgent", "0", "3", "6", "9"])

@@ -11,10 +11,8 @@ the fault test starts and stops that Redis.
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
-import sys
 import textwrap
 import time
 import uuid
@@ -31,10 +29,10 @@ from mysite import config, ratelimit
 from mysite.celery import app as celery_app
 from notifications import services
 from notifications.models import Broadcast, ContactPoint, Notification
-from tests.conftest import closed_port, database_url, require, wait_for
+from tests.helpers.celery_process import WorkerProcess, stop_all
+from tests.helpers.services import closed_port, require, wait_for
 
 REDIS_SERVER = shutil.which("redis-server")
-START_TIMEOUT = 60.0  # three workers import Django and Celery at once on two cores
 STOP_TIMEOUT = 15.0
 
 
@@ -163,57 +161,32 @@ def workers(transactional_db, provider, own_redis, sms_limit, settings, tmp_path
             NOTIFICATION_RATE_MAX_WAIT = {MAX_WAIT}
         """)
     )
-    env = {
-        **os.environ,
+    environment = {
         "DJANGO_SETTINGS_MODULE": "ratelimit_settings",
         "PYTHONPATH": os.pathsep.join([str(tmp_path), str(settings.BASE_DIR)]),
-        "DATABASE_URL": database_url(settings.DATABASES["default"]),
-        "CELERY_BROKER_URL": celery_app.conf.broker_url,
         "RATE_LIMIT_REDIS_URL": settings.RATE_LIMIT_REDIS_URL,
         "NOTIFICATION_SMS_URL": provider.url,
-        "PYTHONUNBUFFERED": "1",
     }
-    logs, processes = [], []
-    for number in range(WORKERS):
-        log = tmp_path / f"worker{number}.log"
-        with log.open("wb") as out:
-            processes.append(
-                subprocess.Popen(  # noqa: S603  (our own interpreter and arguments)
-                    [
-                        *(sys.executable, "-m", "celery", "-A", "mysite", "worker"),
-                        *("-P", "threads", "-c", str(THREADS), "-Q", "notifications"),
-                        *("-n", f"limited{number}@%h", "--without-mingle", "--without-gossip"),
-                        *("-l", "INFO", "--pidfile="),
-                    ],
-                    cwd=settings.BASE_DIR,
-                    env=env,
-                    stdin=subprocess.DEVNULL,
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                )
-            )
-        logs.append(log)
-
-    def ready() -> bool:
-        for process, log in zip(processes, logs, strict=True):
-            if process.poll() is not None:
-                pytest.fail(f"a worker exited ({process.returncode}):\n{log.read_text()}")
-        return all(" ready." in log.read_text() for log in logs)
-
+    started = [
+        WorkerProcess(
+            tmp_path / f"worker{number}.log",
+            concurrency=THREADS,
+            name=f"limited{number}",
+            queues="notifications",
+            pool="threads",
+            options=(),
+            environment=environment,
+        )
+        for number in range(WORKERS)
+    ]
     try:
-        wait_for(ready, timeout=START_TIMEOUT, what="three workers to be ready")
-        yield logs
+        for worker in started:  # started together: waiting for each in turn costs nothing
+            worker.wait_ready()
+        yield started
     finally:
-        for process in processes:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for process, log in zip(processes, logs, strict=True):
-            try:
-                process.wait(STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(STOP_TIMEOUT)
-            print(f"--- {log.name}, exit code {process.returncode} ---\n{log.read_text()[-3000:]}")
+        stop_all(started)
+        for worker in started:
+            worker.print_log(tail=3000)
 
 
 def consumers(*, on: bool) -> None:
@@ -259,7 +232,7 @@ def test_three_worker_processes_share_one_limit(workers, provider, settings):
     # ... and never faster than the limit, as the provider saw it
     arrivals = [r["at"] for r in provider.requests]
     busiest = max_in_window(arrivals)
-    deferred = sum(log.read_text().count("Retry in") for log in workers)
+    deferred = sum(worker.log().count("Retry in") for worker in workers)
     spread = max(arrivals) - min(arrivals)
     print(
         f"300 SMS in {spread:.2f}s at the provider ({elapsed:.2f}s from the first enqueue); "

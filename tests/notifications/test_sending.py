@@ -8,7 +8,7 @@ from django.test.utils import CaptureQueriesContext
 from mysite.priorities import Priority
 from notifications import services
 from notifications.models import ContactPoint, Notification
-from tests.conftest import require
+from tests.helpers.services import require
 
 pytestmark = pytest.mark.django_db
 

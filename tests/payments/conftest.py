@@ -1,39 +1,12 @@
-"""Accounts with money on them, made through the services (so the ledger adds up)."""
+"""Payment workers in processes of their own."""
 
-import uuid
-from decimal import Decimal
-
-import psycopg2
 import pytest
 from django.db import connection
 
 from mysite.celery import app as celery_app
 from mysite.priorities import broker_transport
-from payments import services
-from payments.models import Account
-from tests.conftest import require
-from tests.workers import WorkerProcess
-
-
-def open_funded(owner, *, name="Main", currency="EUR", deposit="100.00"):
-    """An open account of ``owner`` with ``deposit`` on it (a real, ledgered deposit)."""
-    account = services.account_open(owner=owner, name=name, currency=currency)
-    if Decimal(deposit):
-        services.account_deposit(
-            account=account, amount=deposit, idempotency_key=f"deposit-{uuid.uuid4().hex}"
-        )
-        account.refresh_from_db()
-    return account
-
-
-@pytest.fixture
-def alice_account(user):
-    return open_funded(user, name="Alice main")
-
-
-@pytest.fixture
-def bob_account(other_user):
-    return open_funded(other_user, name="Bob main", deposit="0")
+from tests.helpers.celery_process import WorkerProcess, stop_all
+from tests.helpers.services import require
 
 
 @pytest.fixture
@@ -62,22 +35,7 @@ def payment_workers(transactional_db, celery_worker, tmp_path):
     try:
         yield start
     finally:
+        stop_all(started)
         for worker in started:
-            worker.stop()
-        for worker in started:
-            print(f"--- {worker.name} log, exit code {worker.process.returncode} ---")
-            print(worker.log())
+            worker.print_log()
         celery_app.control.add_consumer("payments", destination=me, reply=True)
-
-
-def hold_account(account: Account):
-    """Another transaction that holds ``account``'s row (an admin editing it, say:
-    an UPDATE takes the same FOR NO KEY UPDATE lock as payment processing).
-    Returns its connection: ``rollback()`` releases the lock."""
-    db = connection.settings_dict
-    holder = psycopg2.connect(
-        dbname=db["NAME"], user=db["USER"], host=db["HOST"], port=db["PORT"] or 5432
-    )
-    with holder.cursor() as cursor:
-        cursor.execute("UPDATE payments_account SET name = name WHERE id = %s", [account.pk])
-    return holder

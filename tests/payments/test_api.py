@@ -15,8 +15,8 @@ from mysite import tokens
 from mysite.enqueue import QUEUE_DOWN_MESSAGE
 from payments import services
 from payments.models import Account, LedgerEntry, Payment
-from tests.conftest import wait_for
-from tests.payments.conftest import open_funded
+from tests.helpers.payments import open_funded
+from tests.helpers.services import wait_for
 
 pytestmark = pytest.mark.django_db
 

@@ -15,7 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from payments.models import Payment
-from tests.properties import FEW as BOUNDED
+from tests.helpers.properties import FEW as BOUNDED
 
 pytestmark = pytest.mark.django_db
 

@@ -15,7 +15,7 @@ from django.core.management import CommandError, call_command
 from payments import services
 from payments.management.commands import import_payments
 from payments.models import Account, LedgerEntry, Payment
-from tests.payments.conftest import open_funded
+from tests.helpers.payments import open_funded
 
 HEADER = "from,to,amount,currency,description,key\n"
 

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from mysite.models import ID_MAX
 from payments import services
 from payments.services import MAX_AMOUNT, PaymentRejected
-from tests.properties import BOUNDED
+from tests.helpers.properties import BOUNDED
 
 # Text near the grammar (digits, dots, signs, exponents, other scripts' digits),
 # and anything at all.

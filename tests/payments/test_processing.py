@@ -11,6 +11,7 @@ import random
 import signal
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import timedelta
 from decimal import Decimal
 
@@ -24,8 +25,8 @@ from mysite.sweep import sweep
 from payments import services
 from payments.models import Account, LedgerEntry, Payment
 from payments.tasks import process_payment
-from tests.conftest import require, wait_for, waiting_for_a_lock
-from tests.payments.conftest import hold_account, open_funded
+from tests.helpers.payments import hold_account, open_funded
+from tests.helpers.services import require, wait_for, waiting_for_a_lock
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -112,24 +113,20 @@ def test_a_lock_timeout_is_retried_until_the_lock_is_free(
     require(connection.vendor == "postgresql", "lock timeouts need PostgreSQL")
     # given: another transaction holds Bob's account row
     settings.PAYMENTS_LOCK_TIMEOUT_MS = 200
-    holder = hold_account(bob_account)
-    try:
-        # when
-        with caplog.at_level(logging.INFO, logger="celery"):
-            payment, _ = services.payment_create(
-                payer_id=alice_account.pk,
-                payee_id=bob_account.pk,
-                amount="5.00",
-                idempotency_key="k",
-            )
-            wait_for(lambda: "Retry in" in caplog.text, what="the task to retry")
-            assert Payment.objects.get(pk=payment.pk).status == "pending"
-            holder.commit()
+    # when
+    with hold_account(bob_account) as holder, caplog.at_level(logging.INFO, logger="celery"):
+        payment, _ = services.payment_create(
+            payer_id=alice_account.pk,
+            payee_id=bob_account.pk,
+            amount="5.00",
+            idempotency_key="k",
+        )
+        wait_for(lambda: "Retry in" in caplog.text, what="the task to retry")
+        assert Payment.objects.get(pk=payment.pk).status == "pending"
+        holder.commit()
 
-            # then
-            wait_for(lambda: Payment.objects.get(pk=payment.pk).is_final, what="the payment")
-    finally:
-        holder.close()
+        # then
+        wait_for(lambda: Payment.objects.get(pk=payment.pk).is_final, what="the payment")
     assert "LockNotAvailable" in caplog.text or "lock timeout" in caplog.text
     assert Payment.objects.get(pk=payment.pk).status == "completed"
     assert services.ledger_check() == []
@@ -219,6 +216,17 @@ def make_batch(accounts: list[Account], size: int, seed: int) -> None:
 LOST = "WorkerLostError"
 
 
+@contextmanager
+def batch_waiting_on_a_lock(accounts, *, seed: int):
+    """A batch of 400 payments on the workers, one of which waits inside its
+    transaction for ``accounts[0]``, which another transaction holds until the
+    block ends (a slow payment)."""
+    with hold_account(accounts[0]):
+        make_batch(accounts, 400, seed=seed)
+        wait_for(lambda: waiting_for_a_lock() >= 1, what="a payment to wait in its transaction")
+        yield
+
+
 def test_a_task_whose_pool_process_dies_is_run_again(hot_accounts, payment_workers):
     """SIGKILL the pool processes while one is in the middle of a payment: the
     task it was running goes back to the queue at once (``reject_on_worker_lost``),
@@ -228,18 +236,11 @@ def test_a_task_whose_pool_process_dies_is_run_again(hot_accounts, payment_worke
     # so a payment of the batch waits inside its transaction (a slow payment)
     total = customer_total()
     worker = payment_workers(concurrency=2)
-    holder = hold_account(hot_accounts[0])
-    try:
-        make_batch(hot_accounts, 400, seed=1)
-        wait_for(lambda: waiting_for_a_lock() >= 1, what="a payment to wait in its transaction")
-
+    with batch_waiting_on_a_lock(hot_accounts, seed=1):
         # when
         for child in worker.children():
             os.kill(child, signal.SIGKILL)
         wait_for(lambda: LOST in worker.log(), what="the worker to see its process die")
-    finally:
-        holder.rollback()
-        holder.close()
 
     # then: no sweep needed, the lost task came back by itself
     wait_for(lambda: pending() == 0, timeout=120, what="the batch to finish")
@@ -260,17 +261,10 @@ def test_a_worker_killed_mid_batch_leaves_nothing_stuck(hot_accounts, payment_wo
     # transaction for an account another transaction holds
     total = customer_total()
     first = payment_workers(concurrency=2)
-    holder = hold_account(hot_accounts[0])
-    try:
-        make_batch(hot_accounts, 400, seed=2)
-        wait_for(lambda: waiting_for_a_lock() >= 1, what="a payment to wait in its transaction")
-
+    with batch_waiting_on_a_lock(hot_accounts, seed=2):
         # when
         first.kill()
         assert pending() > 0  # the batch was cut short
-    finally:
-        holder.rollback()
-        holder.close()
     payment_workers(concurrency=2)
     wait_for(lambda: pending() <= 2, timeout=120, what="the new worker to take over")
     settings.PAYMENTS_SWEEP_AFTER = timedelta(0)

@@ -16,9 +16,9 @@ from payments import services
 from payments.models import Account, LedgerEntry, Payment
 from payments.services import creating
 from payments.tasks import check_ledger
-from tests.conftest import require
 from tests.helpers.locks import assert_locks_rows_before_write
-from tests.payments.conftest import open_funded
+from tests.helpers.payments import open_funded
+from tests.helpers.services import require
 
 pytestmark = pytest.mark.django_db
 

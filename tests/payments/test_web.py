@@ -9,7 +9,7 @@ from django.urls import reverse
 
 from payments import services
 from payments.models import Payment
-from tests.payments.conftest import open_funded
+from tests.helpers.payments import open_funded
 
 pytestmark = pytest.mark.django_db
 

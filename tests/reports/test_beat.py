@@ -9,13 +9,8 @@ own log says when it reloaded the schedule and what it sent.
 """
 
 import json
-import os
-import signal
-import subprocess
-import sys
 import time
 from functools import partial
-from pathlib import Path
 
 import pytest
 from celery import states
@@ -24,9 +19,8 @@ from django.urls import reverse
 from django_celery_beat.models import IntervalSchedule, PeriodicTask, PeriodicTasks
 from django_celery_results.models import TaskResult
 
-from mysite.celery import app as celery_app
 from mysite.schedules import schedules_set_enabled
-from tests.conftest import database_url
+from tests.helpers.celery_process import BeatProcess
 
 BEAT_MAX_INTERVAL = 1  # seconds: how often beat checks the database for changes
 START_TIMEOUT = 30.0  # beat imports Django and Celery: slow on a busy machine
@@ -39,51 +33,13 @@ STARTED = "beat: Starting..."
 RELOADED = "DatabaseScheduler: Schedule changed."
 
 
-class Beat:
-    """A running ``celery beat`` and its log (stdout and stderr)."""
+class Beat(BeatProcess):
+    """A running ``celery beat`` with the project's scheduler, and its log."""
 
-    def __init__(self, process: subprocess.Popen, log_path: Path):
-        self.process = process
-        self.log_path = log_path
-
-    def log(self, since: int = 0) -> str:
-        return self.log_path.read_bytes()[since:].decode(errors="replace")
+    stop_timeout = STOP_TIMEOUT
 
     def logged(self, text: str, since: int = 0) -> bool:
         return text in self.log(since)
-
-    def mark(self) -> int:
-        """A position in the log: ``since=`` for lines written after now."""
-        return self.log_path.stat().st_size
-
-    def check_alive(self) -> None:
-        if self.process.poll() is not None:
-            pytest.fail(
-                f"beat exited with code {self.process.returncode}; its log:\n{self.log()}",
-                pytrace=False,
-            )
-
-    def poll(self, condition, *, timeout: float) -> bool:
-        """Whether ``condition()`` came true within ``timeout`` s; fails if beat exits."""
-        deadline = time.monotonic() + timeout
-        while True:
-            self.check_alive()
-            if condition():
-                return True
-            if time.monotonic() > deadline:
-                return False
-            time.sleep(0.05)
-
-    def wait_log(self, text: str, *, since: int = 0, timeout: float, what: str) -> None:
-        if not self.poll(partial(self.logged, text, since), timeout=timeout):
-            pytest.fail(
-                f"timed out after {timeout}s waiting for {what}; beat's log:\n{self.log()}",
-                pytrace=False,
-            )
-
-    def sent(self, name: str) -> int:
-        """How many times beat has sent the schedule ``name`` so far."""
-        return self.log().count(f"Sending due task {name} (")
 
     def wait_watching(self) -> None:
         """Wait until beat notices a change to the schedule table.
@@ -102,15 +58,6 @@ class Beat:
             pytrace=False,
         )
 
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(STOP_TIMEOUT)
-
 
 @pytest.fixture
 def beat(transactional_db, celery_worker, tmp_path):
@@ -119,47 +66,25 @@ def beat(transactional_db, celery_worker, tmp_path):
     Stopped before the test database is flushed. Its log is printed on
     teardown: pytest shows it when the test failed.
     """
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url(settings.DATABASES["default"]),
-        "CELERY_BROKER_URL": celery_app.conf.broker_url,
-        "PYTHONUNBUFFERED": "1",
-        "BEAT_HEARTBEAT_FILE": str(tmp_path / "beat.heartbeat"),
-    }
-    command = [
-        *(sys.executable, "-m", "celery", "-A", "mysite", "beat"),
-        *("-S", settings.CELERY_BEAT_SCHEDULER),
-        *("--max-interval", str(BEAT_MAX_INTERVAL), "-l", "INFO", "--pidfile="),
-    ]
-    log_path = tmp_path / "beat.log"
-    with log_path.open("wb") as log_file:
-        process = subprocess.Popen(  # noqa: S603  (our own interpreter and arguments)
-            command,
-            cwd=settings.BASE_DIR,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
-    running = Beat(process, log_path)
+    running = Beat(
+        tmp_path / "beat.log",
+        max_interval=BEAT_MAX_INTERVAL,
+        options=("-S", settings.CELERY_BEAT_SCHEDULER),
+        environment={"BEAT_HEARTBEAT_FILE": str(tmp_path / "beat.heartbeat")},
+    )
     try:
         running.wait_log(STARTED, timeout=START_TIMEOUT, what="beat to start")
         running.wait_watching()
         yield running
     finally:
         running.stop()
-        print(f"--- beat's log ({log_path}), exit code {process.returncode} ---")
-        print(running.log())
+        running.print_log()
         drain(running)
 
 
 def drain(beat: Beat) -> None:
     """Let the worker finish what beat sent, so no result lands after the flush."""
-    names = {
-        line.split("Sending due task ", 1)[1].rsplit(" (", 1)[0]
-        for line in beat.log().splitlines()
-        if "Sending due task " in line
-    }
+    names = beat.sent_tasks()
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and any(finished(n) < beat.sent(n) for n in names):
         time.sleep(0.1)

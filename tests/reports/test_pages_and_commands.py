@@ -14,7 +14,7 @@ from mysite.enqueue import enqueue
 from mysite.schedules import project_schedules
 from reports.models import Order, Report
 from reports.tasks import generate_sales_report
-from tests.conftest import wait_for
+from tests.helpers.services import wait_for
 
 pytestmark = pytest.mark.usefixtures("media")
 

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from reports import services
 from reports.models import Order, Report, RolledDay
-from tests.properties import BOUNDED, FEW, option, refusal
+from tests.helpers.properties import BOUNDED, FEW, option, refusal
 
 PERIODS = st.sampled_from(["daily", "weekly", "monthly", "custom"])
 DATES = st.dates()  # year 1 to 9999: the ends overflowed

@@ -13,7 +13,7 @@ from django_celery_results.models import TaskResult
 from mysite.enqueue import enqueue
 from reports.models import Report
 from reports.tasks import generate_sales_report
-from tests.conftest import wait_for
+from tests.helpers.services import wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("media")]
 

@@ -27,8 +27,12 @@ from mysite.enqueue import enqueue
 from reports import rollups, services
 from reports.models import DailySales, Order, RolledDay, RollupState
 from reports.tasks import rollup_sales
-from tests.conftest import require, wait_for, wait_for_success, waiting_for_a_lock
-from tests.properties import FEW
+from tests.helpers.properties import FEW
+from tests.helpers.services import (
+    require,
+    wait_for_success,
+    while_held,
+)
 
 BERLIN = ZoneInfo("Europe/Berlin")
 TODAY = timezone.localdate()
@@ -298,16 +302,9 @@ def test_an_order_written_during_a_roll_up_waits_for_it_and_is_counted(monkeypat
     )
     late = {"created_at": local(YESTERDAY, 700), "amount": Decimal("2.00"), "channel": "web"}
     writer = threading.Thread(target=run(lambda: orders_create([late])), name="writer")
-    roll_up.start()
-    try:
-        assert summed.wait(timeout=10)
-        writer.start()
-        wait_for(waiting_for_a_lock, timeout=10, what="the writer to wait for the roll-up")
-    finally:
-        release.set()
-        roll_up.join()
-        if writer.ident is not None:
-            writer.join()
+    while_held(
+        roll_up, writer, holding=summed, release=release, what="the writer to wait for the roll-up"
+    )
 
     row = DailySales.objects.get(day=YESTERDAY)
     assert (row.sales, row.orders) == (Decimal("3.00"), 2)
