@@ -122,7 +122,8 @@ def _patch_restore_unacked_later() -> None:
             reason = "the connection is closed"
         else:
             try:
-                return upstream_restore(self, client)
+                upstream_restore(self, client)
+                return
             except self.channel.connection_errors as exc:
                 reason = str(exc)
         # What was restored before the error is out of the unacked hash: its
