@@ -56,10 +56,9 @@ DATABASE_URL = os.environ.setdefault(
     "DATABASE_URL", "postgres://postgres@127.0.0.1:5432/bench_broadcast"
 )
 os.environ["CELERY_BROKER_URL"] = REDIS_URL
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mysite.settings")
-os.environ.setdefault("LOG_LEVEL", "WARNING")
-os.environ.setdefault("DEBUG", "false")  # as in production: no query log
-os.environ.setdefault("SECRET_KEY", "benchmark-only")
+from benchmarks.env import production_like  # noqa: E402
+
+production_like()
 
 
 def database_create_if_missing(url: str) -> None:

@@ -39,10 +39,9 @@ sys.path.insert(0, str(ROOT))
 REDIS_URL = os.environ.get("BENCH_MEDIA_REDIS_URL", "redis://127.0.0.1:6379/8")
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test")
 os.environ["CELERY_BROKER_URL"] = REDIS_URL
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mysite.settings")
-os.environ.setdefault("LOG_LEVEL", "WARNING")
-os.environ.setdefault("DEBUG", "false")  # as in production: no query log
-os.environ.setdefault("SECRET_KEY", "benchmark-only")
+from benchmarks.env import production_like  # noqa: E402
+
+production_like()
 os.environ.setdefault("ALLOWED_HOSTS", "testserver")
 os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
 BUCKET_VARIABLES = (

@@ -75,10 +75,9 @@ REDIS_URL = os.environ.get("BENCH_PAYMENTS_REDIS_URL", "redis://127.0.0.1:6379/9
 PGBENCH_DATABASE = os.environ.get("BENCH_PGBENCH_DATABASE", "bench_pgbench")
 os.environ["DATABASE_URL"] = DATABASE_URL
 os.environ["CELERY_BROKER_URL"] = REDIS_URL
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mysite.settings")
-os.environ.setdefault("LOG_LEVEL", "WARNING")
-os.environ.setdefault("DEBUG", "false")  # as in production: no query log
-os.environ.setdefault("SECRET_KEY", "benchmark-only")
+from benchmarks.env import production_like  # noqa: E402
+
+production_like()
 
 import django  # noqa: E402
 

@@ -54,10 +54,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test")
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mysite.settings")
-os.environ.setdefault("LOG_LEVEL", "WARNING")
-os.environ.setdefault("DEBUG", "false")  # as in production: no query log
-os.environ.setdefault("SECRET_KEY", "benchmark-only")
+from benchmarks.env import production_like  # noqa: E402
+
+production_like()
 
 import django  # noqa: E402
 

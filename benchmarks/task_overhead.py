@@ -30,10 +30,9 @@ sys.path.insert(0, str(ROOT))
 REDIS_URL = os.environ.setdefault("BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test")
 os.environ["CELERY_BROKER_URL"] = REDIS_URL
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mysite.settings")
-os.environ.setdefault("LOG_LEVEL", "WARNING")
-os.environ.setdefault("DEBUG", "false")  # as in production: no query log
-os.environ.setdefault("SECRET_KEY", "benchmark-only")
+from benchmarks.env import production_like  # noqa: E402
+
+production_like()
 
 import django  # noqa: E402
 

@@ -56,29 +56,24 @@ def flag(name: str, default: bool) -> bool:
 
 def positive_int(name: str, default: int) -> int:
     """A whole number of at least 1 (days, seconds): ``7``, not ``7d``, ``0`` or ``-1``."""
-    raw = os.environ.get(name)
-    if raw is None or not raw.strip():
-        return default
-    try:
-        value = int(raw.strip())
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise ConfigError(f"{name}={raw!r} is not a positive whole number, e.g. {default}.")
-    return value
+    return _int_at_least(name, default, least=1, kind="a positive whole number")
 
 
 def whole_number(name: str, default: int) -> int:
     """A whole number of at least 0 (milliseconds): ``100``, not ``0.1`` or ``-1``."""
+    return _int_at_least(name, default, least=0, kind="a whole number of at least 0")
+
+
+def _int_at_least(name: str, default: int, *, least: int, kind: str) -> int:
     raw = os.environ.get(name)
     if raw is None or not raw.strip():
         return default
     try:
         value = int(raw.strip())
     except ValueError:
-        value = -1
-    if value < 0:
-        raise ConfigError(f"{name}={raw!r} is not a whole number of at least 0, e.g. {default}.")
+        value = least - 1
+    if value < least:
+        raise ConfigError(f"{name}={raw!r} is not {kind}, e.g. {default}.")
     return value
 
 
