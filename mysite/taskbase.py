@@ -6,7 +6,7 @@ The retry policy is data on the task, not code in it::
         bind=True,
         transient=(StorageUnavailable,),   # retried with the project backoff
         max_retries=5,                     # then given up
-        row=WorkRow("images.Image", arg="image_id", final=Q(status__in=[...]),
+        row=WorkRow("images.Image", arg="image_id", done=Q(status__in=[...]),
                     fail=services.image_fail),
     )
     def process_image(self, image_id): ...

@@ -2,9 +2,13 @@ import os
 import shutil
 
 import pytest
+from celery import states, uuid
+from django_celery_results.models import TaskResult
 
+from notifications.models import Notification
 from tests.helpers.browser import CHROMIUM_ARGS
-from tests.helpers.services import require
+from tests.helpers.services import require, wait_for
+from tests.mysite.console_tasks import deliver_notification
 
 
 @pytest.fixture(scope="session")
@@ -28,3 +32,27 @@ def page(chromium_path, monkeypatch):
         page = browser.new_page()
         yield page
         browser.close()
+
+
+@pytest.fixture
+def operator(django_user_model):
+    """Staff who may also change users in the admin."""
+    return django_user_model.objects.create_superuser("dana", password="dana-password-1")
+
+
+@pytest.fixture
+def failed_delivery(user, celery_worker) -> tuple[Notification, str]:
+    """Alice has no email address: her notification's delivery fails for good.
+
+    Made before ``page`` (see tests/browser/test_payments.py): the ORM is not
+    used in this thread once Playwright runs.
+    """
+    notification = Notification.objects.create(
+        recipient=user, channel="email", body="Your report is ready.", dedupe_key=uuid()
+    )
+    task_id = deliver_notification.apply_async([notification.pk]).id
+    wait_for(
+        lambda: TaskResult.objects.filter(task_id=task_id, status=states.FAILURE).exists(),
+        what="the delivery to fail",
+    )
+    return notification, task_id

@@ -21,7 +21,6 @@ from mysite import tokens
 from notifications.models import Channel, Notification
 from reports.models import Order
 from tests.browser.look import look_over, watch_responses
-from tests.browser.test_operations import failed_delivery, operator  # noqa: F401
 from tests.helpers.factories import picture
 from tests.helpers.payments import open_funded
 
@@ -268,7 +267,7 @@ def test_tokens_and_revoke(live_server, user, some_tokens, page):
     assert failed == []
 
 
-def test_operations_pages_and_the_admin(live_server, operator, failed_delivery, page):  # noqa: F811
+def test_operations_pages_and_the_admin(live_server, operator, failed_delivery, page):
     _notification, task_id = failed_delivery
     failed = watch_responses(page)
     log_in(page, live_server, username="dana", password="dana-password-1")

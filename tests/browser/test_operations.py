@@ -1,42 +1,13 @@
 import re
 
 import pytest
-from celery import states, uuid
 from django.core import mail
-from django_celery_results.models import TaskResult
 from playwright.sync_api import expect
 
-from notifications.models import Notification
 from tests.browser.look import screenshot
 from tests.helpers.browser import log_in
-from tests.helpers.services import wait_for
-from tests.mysite.console_tasks import deliver_notification
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def operator(django_user_model):
-    """Staff who may also change users in the admin."""
-    return django_user_model.objects.create_superuser("dana", password="dana-password-1")
-
-
-@pytest.fixture
-def failed_delivery(user, celery_worker) -> tuple[Notification, str]:
-    """Alice has no email address: her notification's delivery fails for good.
-
-    Made before ``page`` (see tests/browser/test_payments.py): the ORM is not
-    used in this thread once Playwright runs.
-    """
-    notification = Notification.objects.create(
-        recipient=user, channel="email", body="Your report is ready.", dedupe_key=uuid()
-    )
-    task_id = deliver_notification.apply_async([notification.pk]).id
-    wait_for(
-        lambda: TaskResult.objects.filter(task_id=task_id, status=states.FAILURE).exists(),
-        what="the delivery to fail",
-    )
-    return notification, task_id
 
 
 def test_a_failed_task_is_shown_with_its_reason_retried_and_both_link(
