@@ -18,7 +18,7 @@ import logging
 from http import HTTPStatus
 
 from django.contrib import messages
-from django.http import JsonResponse
+from django.http import HttpResponseBase, JsonResponse
 from django.template.response import TemplateResponse
 from django.urls import resolve, reverse
 from django.utils.functional import cached_property
@@ -64,6 +64,7 @@ def error_answer(request, exc: Rejected | Unavailable):
         headers = {"Retry-After": retry_after(exc)}
     else:
         message, code, fields, headers = exc.message, exc.code, exc.fields, {}
+    response: HttpResponseBase
     if request.path.startswith("/api/") or not request.accepts("text/html"):
         response = error_response(status, message, code=code, fields=fields)
     else:
