@@ -13,21 +13,23 @@ from django.utils import timezone
 from images import imaging, selectors
 from images.models import Image, ImageBatch, Rendition, original_path
 from mysite.enqueue import enqueue
+from mysite.errors import Rejected
 from mysite.storage import file_delete, file_read, file_replace, file_save
 
 logger = logging.getLogger(__name__)
 
 
-class ImageRejected(ValueError):
+class ImageRejected(Rejected):
     """An upload we refuse; the message is for the person who sent it.
 
-    ``status`` is the HTTP status the API answers: 413 too large, 415 not an
-    image of a format we take, else 400.
+    Its ``kind``: too_large, unsupported (not an image of a format we take),
+    else invalid.
     """
 
-    def __init__(self, message: str, *, status: int = 400, reasons: list[str] | None = None):
-        super().__init__(message)
-        self.status = status
+    code = "image_rejected"
+
+    def __init__(self, message: str, *, kind: str = "invalid", reasons: list[str] | None = None):
+        super().__init__(message, kind=kind)
         self.reasons = reasons or [message]  # one line per bad file, for a form's error list
 
 
@@ -72,7 +74,7 @@ def images_upload(*, owner, uploads: list) -> tuple[list[Image], ImageBatch | No
     if refused:  # all of them, so a person can fix every file in one go
         raise ImageRejected(
             " ".join(str(exc) for exc in refused),
-            status=refused[0].status,
+            kind=refused[0].kind,
             reasons=[str(exc) for exc in refused],
         )
     images: list[Image] = []
@@ -103,7 +105,9 @@ def _checked(upload) -> tuple[bytes, imaging.Probe]:
     name = _display_name(upload.name)
     if upload.size > settings.IMAGE_MAX_UPLOAD_BYTES:
         limit_mib = settings.IMAGE_MAX_UPLOAD_BYTES / 1024 / 1024
-        raise ImageRejected(f"{name}: the file is larger than {limit_mib:.0f} MiB.", status=413)
+        raise ImageRejected(
+            f"{name}: the file is larger than {limit_mib:.0f} MiB.", kind="too_large"
+        )
     data = upload.read()
     try:
         found = imaging.probe(
@@ -112,11 +116,11 @@ def _checked(upload) -> tuple[bytes, imaging.Probe]:
             max_pixels=settings.IMAGE_MAX_PIXELS,
         )
     except imaging.UnreadableImage as exc:
-        raise ImageRejected(f"{name}: {exc}", status=_REFUSAL_STATUS.get(type(exc), 400)) from exc
+        raise ImageRejected(f"{name}: {exc}", kind=_REFUSAL_KIND.get(type(exc), "invalid")) from exc
     return data, found
 
 
-_REFUSAL_STATUS = {imaging.UnsupportedFormat: 415, imaging.TooManyPixels: 413}
+_REFUSAL_KIND = {imaging.UnsupportedFormat: "unsupported", imaging.TooManyPixels: "too_large"}
 
 
 def _image_store(owner, name: str | None, data: bytes, found: imaging.Probe) -> Image:

@@ -24,6 +24,7 @@ from kombu.exceptions import OperationalError
 from kombu.utils.json import dumps
 
 from mysite.celery import app as celery_app
+from mysite.errors import Unavailable
 from mysite.models import UserTask
 from mysite.priorities import Priority, broker_priority, broker_transport
 
@@ -36,9 +37,13 @@ QUEUE_DOWN_MESSAGE = "The task queue is unreachable: this is saved and will star
 _unpublished: ContextVar[tuple[str, ...]] = ContextVar("unpublished", default=())
 
 
-class BrokerUnavailable(Exception):
+class BrokerUnavailable(Unavailable):
     """The broker refused a task that no row records (nothing would queue it
     again): the page says so (HTTP 503) and the task's id reads FAILURE."""
+
+    public_message = (
+        "The task queue is unavailable right now. Nothing was started; please try again shortly."
+    )
 
 
 def unpublished() -> tuple[str, ...]:

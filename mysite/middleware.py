@@ -6,6 +6,11 @@ sweep queues it once the broker is back; the page says so and the API
 answers 202 with a ``queue`` note. Anything else that needed the broker (a
 task no row records, e.g. the dashboard's demo) or the storage is a 503, with
 nothing saved.
+
+The same handler answers any domain error a view let through
+(``mysite.errors``): an ``Unavailable`` is that 503 (with ``Retry-After``), a
+``Rejected`` the status of its kind, with its message. Views that show a
+refusal on a form catch it themselves (``form_rejected``).
 """
 
 import json
@@ -13,7 +18,7 @@ import logging
 from http import HTTPStatus
 
 from django.contrib import messages
-from django.http import JsonResponse
+from django.http import HttpResponseBase, JsonResponse
 from django.template.response import TemplateResponse
 from django.urls import resolve, reverse
 from django.utils.functional import cached_property
@@ -21,14 +26,13 @@ from kombu.exceptions import OperationalError
 
 from mysite.api.errors import error_response
 from mysite.enqueue import QUEUE_DOWN_MESSAGE, BrokerUnavailable, unpublished, unpublished_reset
+from mysite.errors import Rejected, Unavailable, http_status, retry_after
 from mysite.storage import StorageUnavailable
 
 logger = logging.getLogger(__name__)
 
-MESSAGE = "The task queue is unavailable right now. Nothing was started; please try again shortly."
-STORAGE_MESSAGE = (
-    "File storage is unavailable right now. Nothing was saved; please try again shortly."
-)
+MESSAGE = BrokerUnavailable.public_message
+STORAGE_MESSAGE = StorageUnavailable.public_message
 
 
 class BrokerUnavailableMiddleware:
@@ -43,21 +47,33 @@ class BrokerUnavailableMiddleware:
         return response
 
     def process_exception(self, request, exception):
-        if isinstance(exception, StorageUnavailable):
-            message = STORAGE_MESSAGE
-        elif isinstance(exception, BrokerUnavailable | OperationalError):
-            message = MESSAGE
-        else:
+        if isinstance(exception, OperationalError):  # kombu's: a publish outside enqueue()
+            exception = BrokerUnavailable(str(exception))
+        if not isinstance(exception, Rejected | Unavailable):
             return None
-        logger.warning(
-            "%s %s: 503: %s: %s", request.method, request.path, type(exception).__name__, exception
-        )
-        if request.path.startswith("/api/") or not request.accepts("text/html"):
-            return error_response(503, message)
-        response = TemplateResponse(
-            request, "mysite/unavailable.html", {"message": message}, status=503
-        )
-        return response.render()
+        return error_answer(request, exception)
+
+
+def error_answer(request, exc: Rejected | Unavailable):
+    """The answer to a domain error: the API's JSON body, or a page; a logged 503
+    with ``Retry-After`` for an ``Unavailable``."""
+    status = http_status(exc)
+    if isinstance(exc, Unavailable):
+        logger.warning("%s %s: 503: %s: %s", request.method, request.path, type(exc).__name__, exc)
+        message, code, fields = exc.public_message, None, None
+        headers = {"Retry-After": retry_after(exc)}
+    else:
+        message, code, fields, headers = exc.message, exc.code, exc.fields, {}
+    response: HttpResponseBase
+    if request.path.startswith("/api/") or not request.accepts("text/html"):
+        response = error_response(status, message, code=code, fields=fields)
+    else:
+        heading = HTTPStatus(status).phrase.capitalize()
+        context = {"heading": heading, "message": message}
+        response = TemplateResponse(request, "mysite/error.html", context, status=status).render()
+    for header, value in headers.items():
+        response[header] = value
+    return response
 
 
 def saved_for_later(request, response):

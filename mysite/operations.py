@@ -23,6 +23,7 @@ from kombu.exceptions import OperationalError
 from mysite import selectors
 from mysite.celery import app as celery_app
 from mysite.enqueue import BrokerUnavailable, enqueue
+from mysite.errors import Rejected
 from mysite.models import TaskRetry
 from mysite.priorities import Priority
 
@@ -34,12 +35,16 @@ REVOCABLE = frozenset({states.PENDING, states.RECEIVED, states.RETRY})
 TERMINABLE = frozenset({states.STARTED})
 
 
-class TaskUnknown(Exception):
+class TaskUnknown(Rejected):
     """No stored result and no ``UserTask`` has this id."""
 
+    kind, code = "not_found", "task_unknown"
 
-class OperationRefused(Exception):
+
+class OperationRefused(Rejected):
     """The action makes no sense for this task; the message says why."""
+
+    kind, code = "conflict", "operation_refused"
 
 
 def task_retry(*, task_id: str, user) -> str:

@@ -27,6 +27,8 @@ from functools import cache
 import redis
 from django.conf import settings
 
+from mysite.errors import Unavailable
+
 logger = logging.getLogger(__name__)
 
 KEY_PREFIX = "ratelimit:"
@@ -59,7 +61,7 @@ return 0
 """
 
 
-class RateLimiterUnavailable(Exception):
+class RateLimiterUnavailable(Unavailable):
     """The limiter's Redis did not answer; no token was taken."""
 
 

@@ -24,6 +24,8 @@ from django.utils.http import content_disposition_header
 from storages.backends.s3 import S3Storage
 from storages.utils import clean_name
 
+from mysite.errors import Unavailable
+
 logger = logging.getLogger(__name__)
 
 # What a storage backend raises when the storage, not the file, is the problem.
@@ -52,8 +54,12 @@ class BucketStorage(S3Storage):
             raise
 
 
-class StorageUnavailable(Exception):
+class StorageUnavailable(Unavailable):
     """The media storage failed in a way that may pass (retry, or answer 503)."""
+
+    public_message = (
+        "File storage is unavailable right now. Nothing was saved; please try again shortly."
+    )
 
 
 def _unavailable(action: str, name: str, exc: Exception) -> StorageUnavailable:

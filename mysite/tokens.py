@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
+from mysite.errors import Rejected
 from mysite.models import ApiToken
 
 SCHEME = "mysite_"
@@ -22,8 +23,10 @@ NAME_MAX = ApiToken._meta.get_field("name").max_length
 NAME_REQUIRED = "Give the token a name, e.g. the program that will use it."
 
 
-class TokenRejected(ValueError):
+class TokenRejected(Rejected):
     """A token could not be made as asked (a name too long, blank)."""
+
+    code = "token_rejected"
 
 
 def token_digest(raw: str) -> str:

@@ -17,6 +17,8 @@ from django.conf import settings
 from django.core.mail import EmailMessage
 from django.utils.module_loading import import_string
 
+from mysite.errors import Unavailable
+
 logger = logging.getLogger(__name__)
 
 SMTP_TRANSIENT = range(400, 500)  # 4xx: try again later; 5xx: never
@@ -26,10 +28,8 @@ class DeliveryError(Exception):
     retry_after: float | None = None
 
 
-class TransientDeliveryError(DeliveryError):
-    def __init__(self, message: str, *, retry_after: float | None = None):
-        super().__init__(message)
-        self.retry_after = retry_after
+class TransientDeliveryError(DeliveryError, Unavailable):
+    """The provider may take it later (``retry_after``: when it said to)."""
 
 
 class PermanentDeliveryError(DeliveryError):

@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from mysite import ratelimit
 from mysite.enqueue import enqueue
+from mysite.errors import Rejected, Unavailable
 from mysite.priorities import Priority
 from mysite.retry import RETRY_MAX_SECONDS, retry_delay
 from notifications.backends import (
@@ -30,23 +31,29 @@ from notifications.models import Broadcast, Channel, ContactPoint, Notification,
 logger = logging.getLogger(__name__)
 
 
-class NotificationRejected(ValueError):
+class NotificationRejected(Rejected):
     """A notification we will not create; the message says why."""
 
+    code = "notification_rejected"
 
-class RateLimited(Exception):
+
+class RateLimited(Unavailable):
     """Not sent: the channel has no turn free within a short wait. Nothing went
     wrong: send again in ``countdown`` seconds (not a retry)."""
 
     def __init__(self, channel: str, *, countdown: float):
-        super().__init__(f"{channel} rate limit: again in {countdown:.2f}s")
-        self.countdown = countdown
+        super().__init__(f"{channel} rate limit: again in {countdown:.2f}s", retry_after=countdown)
+
+    @property
+    def countdown(self) -> float:
+        return self.retry_after or 0.0
 
 
 class NoRecipients(NotificationRejected):
     """A broadcast whose audience has nobody who can get it: nothing to send."""
 
-    status = 409  # the request is well formed; the users are not there (API answer)
+    # The request is well formed; the users are not there.
+    kind, code = "conflict", "no_recipients"
 
 
 def text_check(label: str, value: str, *, max_length: int | None = None) -> str:

@@ -7,6 +7,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from mysite.decorators import staff_required
+from mysite.errors import form_rejected
 from mysite.priorities import Priority
 from notifications import selectors, services
 from notifications.forms import BroadcastForm, NotificationForm
@@ -56,7 +57,7 @@ def send(request):
                 **form.message(),
             )
         except services.NotificationRejected as exc:
-            form.add_error(None, str(exc))  # nothing was stored or queued
+            form_rejected(form, exc)  # nothing was stored or queued
         else:
             what = (
                 f"Notification {notification.pk} ({notification.channel} to "
@@ -85,7 +86,7 @@ def broadcast_new(request):
                 **form.message(),
             )
         except services.NotificationRejected as exc:  # NoRecipients too
-            form.add_error(None, str(exc))
+            form_rejected(form, exc)
         else:
             # Says what was done, not the state: the page below shows that, live.
             messages.success(

@@ -5,6 +5,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from mysite.errors import form_rejected
 from mysite.templatetags.look import money
 from payments import selectors, services
 from payments.forms import KeyedForm, PaymentForm, RefundForm
@@ -74,7 +75,7 @@ def _form_refused(form: KeyedForm, exc: services.PaymentRejected) -> None:
         form.key_renew()
         form.add_error(None, f"{exc} {KEY_RENEWED}")
     else:
-        form.add_error(None, str(exc))
+        form_rejected(form, exc)
 
 
 @login_required

@@ -16,6 +16,7 @@ from django.db.models.functions import Now
 from django.utils import timezone
 
 from mysite.enqueue import enqueue
+from mysite.errors import Rejected
 from mysite.storage import file_replace
 from notifications.models import Channel
 from notifications.services import NotificationRejected, notification_send
@@ -33,8 +34,10 @@ EARLIEST_DATE = date(1970, 1, 1)
 ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
-class ReportRejected(ValueError):
+class ReportRejected(Rejected):
     """A report request we refuse; the message names the problem."""
+
+    code = "report_rejected"
 
 
 def date_parse(value: str) -> date:

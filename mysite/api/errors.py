@@ -2,8 +2,8 @@
 
 ``{"error": {"code": "not_found", "message": "Unknown payment.", "fields": {}}}``
 with the HTTP status the kind of error calls for. Raise ``ApiError`` in a
-router, or let a domain exception through: ``mysite.api.v1`` maps each to its
-status in one table.
+router, or let a domain error through: ``mysite.errors.http_status`` gives
+its status, for the API and the pages alike.
 """
 
 from http import HTTPStatus

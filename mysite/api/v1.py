@@ -1,11 +1,11 @@
 """``/api/v1/``: the API instance, its error handlers and its routers.
 
 Every answer that is not a success has the body of ``mysite.api.errors``.
-Domain exceptions map to their status here, once; anything else unexpected
-is a bug and a 500 (whose body ``mysite.views.server_error`` makes JSON too).
+Domain errors (``mysite.errors``: a ``Rejected`` or an ``Unavailable``) get
+their status from ``http_status``, as pages do; the handlers below map the
+framework's exceptions; anything else unexpected is a bug and a 500 (whose
+body ``mysite.views.server_error`` makes JSON too).
 """
-
-import logging
 
 from django.core.exceptions import (
     PermissionDenied,
@@ -20,20 +20,11 @@ from kombu.exceptions import OperationalError
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
-from images.services import ImageRejected
 from mysite.api.auth import AUTH, BucketThrottle
 from mysite.api.errors import ApiError, error_response
 from mysite.enqueue import BrokerUnavailable
-from mysite.middleware import MESSAGE as QUEUE_DOWN
-from mysite.middleware import STORAGE_MESSAGE
-from mysite.operations import OperationRefused, TaskUnknown
-from mysite.storage import StorageUnavailable
-from mysite.tokens import TokenRejected
-from notifications.services import NotificationRejected
-from payments.services import PaymentRejected
-from reports.services import ReportRejected
-
-logger = logging.getLogger(__name__)
+from mysite.errors import Rejected, Unavailable
+from mysite.middleware import error_answer
 
 api = NinjaAPI(
     title="mysite API",
@@ -117,39 +108,15 @@ def _forbidden(request, exc):
     return _error(request, 403, str(exc) or "You may not do this.")
 
 
-def _rejected(status: int):
-    def handler(request, exc):
-        return _error(request, getattr(exc, "status", status), str(exc), code=_code(exc))
-
-    return handler
+api.add_exception_handler(Rejected, error_answer)
+api.add_exception_handler(Unavailable, error_answer)
 
 
-def _code(exc: Exception) -> str:
-    """``KeyConflict`` -> ``"key_conflict"``: the kind of refusal, for programs."""
-    name = type(exc).__name__
-    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")
-
-
-for rejection in (ImageRejected, ReportRejected, NotificationRejected, TokenRejected):
-    api.add_exception_handler(rejection, _rejected(400))
-api.add_exception_handler(PaymentRejected, _rejected(400))  # each kind has its .status
-api.add_exception_handler(TaskUnknown, _rejected(404))
-api.add_exception_handler(OperationRefused, _rejected(409))
-
-
-@api.exception_handler(StorageUnavailable)
-def _storage_down(request, exc):
-    logger.warning("%s %s: 503: storage: %s", request.method, request.path, exc)
-    return _error(request, 503, STORAGE_MESSAGE)
-
-
+@api.exception_handler(OperationalError)
 def _queue_down(request, exc):
-    logger.warning("%s %s: 503: broker: %s", request.method, request.path, exc)
-    return _error(request, 503, QUEUE_DOWN)
+    """kombu's, from a publish outside ``enqueue()``: the broker is down all the same."""
+    return error_answer(request, BrokerUnavailable(str(exc)))
 
-
-api.add_exception_handler(BrokerUnavailable, _queue_down)
-api.add_exception_handler(OperationalError, _queue_down)
 
 api.add_router("/tasks/", "mysite.api.tasks.router")
 api.add_router("/images/", "images.api.router")

@@ -4,6 +4,7 @@ wrong, refused with a message that says why before anything is written."""
 import re
 from decimal import Decimal
 
+from mysite.errors import Rejected
 from mysite.models import ID_MAX
 from payments.models import AMOUNT_DIGITS, AMOUNT_PLACES, Account, Currency, Payment
 
@@ -13,24 +14,24 @@ IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
 ID_TEXT = re.compile(r"[0-9]{1,19}")  # ASCII digits: not "²", not "٣"
 
 
-class PaymentRejected(ValueError):
-    """A payment we will not create; the message says why. ``status``: its HTTP status."""
+class PaymentRejected(Rejected):
+    """A payment we will not create; the message says why."""
 
-    status = 400
+    code = "payment_rejected"
 
 
 class AccountNotFound(PaymentRejected):
-    status = 404
+    kind, code = "not_found", "account_not_found"
 
 
 class AccountForbidden(PaymentRejected):
-    status = 403
+    kind, code = "forbidden", "account_forbidden"
 
 
 class KeyConflict(PaymentRejected):
     """The idempotency key was used before for a different payment."""
 
-    status = 409
+    kind, code = "conflict", "key_conflict"
 
 
 AMOUNT_TEXT = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")  # ASCII digits only: no "٣", no "1e3"

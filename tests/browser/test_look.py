@@ -299,7 +299,7 @@ def unavailable_html(user):
     request = RequestFactory().get("/reports/")
     request.user = user
     return render_to_string(
-        "mysite/unavailable.html",
+        "mysite/error.html",
         {"message": "The task queue is unavailable right now. Nothing was started."},
         request=request,
     )

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from mysite.api.errors import ApiError
 from mysite.api.tasks import task_id_normal
 from mysite.celery import app as celery_app
+from mysite.errors import RETRY_AFTER_DEFAULT
 from mysite.models import UserTask
 from tests.helpers.properties import BOUNDED
 from tests.helpers.services import wait_for
@@ -214,6 +215,7 @@ def test_demo_task_start_with_the_broker_down_is_503_json(client, user, broker_d
 
     assert response.status_code == 503
     assert "task queue is unavailable" in response.json()["error"]["message"]
+    assert response["Retry-After"] == str(RETRY_AFTER_DEFAULT)
 
 
 def test_an_upper_case_spelling_of_my_task_id_finds_it(client, user):
