@@ -246,9 +246,10 @@ class Command(BaseCommand):
                     found[raw, role] = services.account_get(raw, role=role)
                 except services.PaymentRejected as exc:
                     found[raw, role] = str(exc)
-            if isinstance(found[raw, role], str):
-                raise services.PaymentRejected(found[raw, role])
-            return found[raw, role]
+            known = found[raw, role]
+            if isinstance(known, str):
+                raise services.PaymentRejected(known)
+            return known
 
         keys = {}
         values = {}
@@ -286,7 +287,7 @@ class Command(BaseCommand):
     def _create(self, rows: list[Row]) -> tuple[dict[int, int], list[tuple[int, str]], int]:
         """Create and queue each row's payment: ({payment id: line}, [(line, reason)],
         how many were made before)."""
-        payments = {}
+        payments: dict[int, int] = {}
         rejected = []
         replayed = 0
         for done, row in enumerate(rows, start=1):
@@ -328,7 +329,7 @@ class Command(BaseCommand):
             return f"completed {completed}, failed {failed}, pending {pending}", not pending
 
         line = wait_with_progress(self.stdout, check, timeout=timeout, what="import")
-        failed = []
+        failed: list[Payment] = []
         for some in chunks(ids):
             failed += Payment.objects.filter(pk__in=some, status=Payment.Status.FAILED)
         for payment in sorted(failed, key=lambda payment: payments[payment.pk]):
