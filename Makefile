@@ -34,9 +34,11 @@ test: install lint
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+## lint: ruff (rules and format), then mypy with django-stubs (pyproject.toml); .pre-commit-config.yaml runs the same
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 format: install
 	$(BIN)/ruff check --fix .
@@ -50,4 +52,4 @@ bench: install
 	$(BIN)/python benchmarks/media_storage.py
 
 clean:
-	rm -rf var staticfiles test-output .pytest_cache .ruff_cache
+	rm -rf var staticfiles test-output .pytest_cache .ruff_cache .mypy_cache

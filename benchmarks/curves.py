@@ -6,6 +6,7 @@
 goal wherever the cost should grow with the work and not faster.
 """
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import matplotlib
@@ -21,7 +22,7 @@ def curve(
     *,
     x_label: str,
     y_label: str,
-    series: dict[str, list[tuple[float, float]]],
+    series: Mapping[str, Sequence[tuple[float, float]]],
     title: str = "",
     log_x: bool = True,
 ) -> Path:

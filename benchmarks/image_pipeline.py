@@ -74,8 +74,8 @@ def make_photo(seed: int) -> bytes:
     image = image.filter(ImageFilter.GaussianBlur(3))  # soft edges, as through a lens
 
     # Texture at 1/8 scale, upsampled (surfaces), plus per-pixel grain (sensor noise).
-    texture = rng.normal(128, 40, size=(HEIGHT // 8, WIDTH // 8)).clip(0, 255).astype(np.uint8)
-    texture = Image.fromarray(texture).resize((WIDTH, HEIGHT), Image.Resampling.BICUBIC)
+    small = rng.normal(128, 40, size=(HEIGHT // 8, WIDTH // 8)).clip(0, 255).astype(np.uint8)
+    texture = Image.fromarray(small).resize((WIDTH, HEIGHT), Image.Resampling.BICUBIC)
     pixels = np.asarray(image, dtype=np.float32)
     pixels += 0.4 * (np.asarray(texture, dtype=np.float32)[..., None] - 128)
     pixels += rng.normal(0, 6, size=pixels.shape).astype(np.float32)
@@ -108,15 +108,15 @@ def _encode(image: Image.Image, image_format: str) -> bytes:
 def naive_render(data: bytes) -> list[bytes]:
     """The four renditions, each from its own full-size decode and full-size resize."""
     full = _open_full(data)
-    thumbnail = full.resize(_fit_size(full.size, (150, 150)), Image.LANCZOS)
+    thumbnail = full.resize(_fit_size(full.size, (150, 150)), Image.Resampling.LANCZOS)
     outputs = [_encode(thumbnail, "JPEG")]
 
     full = _open_full(data)
-    display = full.resize(_fit_size(full.size, (800, 600)), Image.LANCZOS)
+    display = full.resize(_fit_size(full.size, (800, 600)), Image.Resampling.LANCZOS)
     outputs.append(_encode(display, "JPEG"))
 
     full = _open_full(data)
-    marked = full.resize(_fit_size(full.size, (800, 600)), Image.LANCZOS).convert("RGBA")
+    marked = full.resize(_fit_size(full.size, (800, 600)), Image.Resampling.LANCZOS).convert("RGBA")
     layer = Image.new("RGBA", marked.size, (0, 0, 0, 0))
     draw = ImageDraw.Draw(layer)
     font = ImageFont.load_default(size=max(12, marked.height // 18))
@@ -130,7 +130,7 @@ def naive_render(data: bytes) -> list[bytes]:
     outputs.append(_encode(marked, "JPEG"))
 
     full = _open_full(data)
-    webp = full.resize(_fit_size(full.size, (1600, 1600)), Image.LANCZOS)
+    webp = full.resize(_fit_size(full.size, (1600, 1600)), Image.Resampling.LANCZOS)
     outputs.append(_encode(webp, "WEBP"))
     return outputs
 

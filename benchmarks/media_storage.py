@@ -157,7 +157,7 @@ def main() -> None:
             warm = {"MEDIA_ROOT": str(Path(scratch) / "warm")}
             run_variant("local", warm, photos[:2], client, pinned=pinned)
             run_variant("bucket", bucket, photos[:2], client, pinned=pinned)
-            times = {"local": [], "bucket": []}
+            times: dict[str, list[float]] = {"local": [], "bucket": []}
             for number in range(1, options.rounds + 1):
                 print(f"round {number}")
                 media_root = Path(scratch) / f"media-{number}"

@@ -288,7 +288,7 @@ def run_clients(work: str, shares: list[list]) -> Outcome:
     ]
     for process in processes:
         process.start()
-    reports = []
+    reports: list[tuple] = []  # what direct_child puts
     while len(reports) < len(processes):
         try:
             reports.append(results.get(timeout=1))
@@ -416,7 +416,7 @@ def tree_cpu(pid: int) -> float:
             continue  # gone meanwhile
         child = int(stat.parent.name)
         parents[child], times[child] = int(fields[1]), int(fields[11]) + int(fields[12])
-    tree, found = {pid}, True
+    tree, found = {pid}, {pid}
     while found:
         found = {child for child, parent in parents.items() if parent in tree} - tree
         tree |= found
@@ -491,7 +491,7 @@ def drain_phase(account_ids: list[int], count: int, rounds: int, options) -> Non
             f"{statistics.median(runs):>9.0f}{min(runs):>7.0f}{max(runs):>7.0f}"
             f"{statistics.median(cpus[processes, prefetch, events]):>8.2f}"
         )
-    series = {}
+    series: dict[str, list[tuple[float, float]]] = {}
     for processes, prefetch, events in combos:
         label = f"prefetch {prefetch}" + ("" if events else ", events off")
         rate = statistics.median(rates[processes, prefetch, events])
@@ -532,8 +532,9 @@ def summary(labels: dict[str, str], outcomes: dict[str, list[Outcome]]) -> None:
             f"{key} / pgbench: {ratio:.2f}x (rounds {min(spread):.2f}-{max(spread):.2f}x; "
             f"target at least {target}x: {verdict})"
         )
-    calls = statistics.median(o.transfers / o.call_seconds for o in outcomes["celery"])
-    parallel = statistics.median(o.transfers / o.call_seconds for o in outcomes["callers"])
+    # call_seconds is set on these two kinds of outcome.
+    calls = statistics.median(o.transfers / o.call_seconds for o in outcomes["celery"])  # type: ignore[operator]
+    parallel = statistics.median(o.transfers / o.call_seconds for o in outcomes["callers"])  # type: ignore[operator]
     print(
         f"(end to end: the payment_create calls alone ran at {calls:.0f}/s from one caller, "
         f"{parallel:.0f}/s from several callers; "
@@ -575,7 +576,7 @@ def main() -> None:
     account_ids = accounts_prepare()
     print(
         f"Payments: {HOT_ACCOUNTS} hot accounts, {count} transfers per variant, {workers} "
-        f"concurrent clients, PostgreSQL {connection.pg_version // 10000} database "
+        f"concurrent clients, PostgreSQL {connection.pg_version // 10000} database "  # type: ignore[attr-defined]
         f"{config['NAME']!r} vs pgbench tpcb-like -s 1 -c {workers} -T {options.seconds}; "
         f"median of {options.rounds} interleaved rounds",
         flush=True,

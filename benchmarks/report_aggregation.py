@@ -133,7 +133,7 @@ def ensure_orders(wanted: int) -> None:
 
 def rebuild(times: int) -> list[float]:
     """Time full rebuilds of the rollups: every day from the first order's to yesterday."""
-    first = rollups.first_order_day()
+    first = rollups.first_order_day() or timezone.localdate()  # no orders: nothing to roll
     yesterday = timezone.localdate() - timedelta(days=1)
     seconds = []
     for _ in range(times):
@@ -252,7 +252,7 @@ def all_rows(start: date, end: date) -> dict:
         "total_sales": f"{total:.2f}",
         "orders": orders,
         "average_order_value": f"{total / orders:.2f}" if orders else "0.00",
-        "best_day": best.isoformat() if best else None,
+        "best_day": str(best) if best else None,  # a date: str() is its isoformat()
         "breakdown": {
             channel: {"sales": f"{row['sum']:.2f}", "orders": int(row["count"])}
             for channel, row in by_channel.iterrows()
@@ -302,7 +302,9 @@ ROLLUPS, LIVE = "rollups", "live query"
 
 
 def measure(label: str, start: date, end: date, repeat: int) -> dict[str, float]:
-    phases = {approach: {"queries": [], "summary": [], "frame": []} for approach in (ROLLUPS, LIVE)}
+    phases: dict[str, dict[str, list[float]]] = {
+        approach: {"queries": [], "summary": [], "frame": []} for approach in (ROLLUPS, LIVE)
+    }
     # warm-ups, untimed, and the fairness check
     summary = ours(start, end, phases[LIVE], use_rollups=False)
     rolled = ours(start, end, phases[ROLLUPS], use_rollups=True)
@@ -446,7 +448,7 @@ def main() -> None:
         ),
     }
     print(
-        f"Report aggregation on PostgreSQL {connection.pg_version // 10000}, "
+        f"Report aggregation on PostgreSQL {connection.pg_version // 10000}, "  # type: ignore[attr-defined]
         f"TIME_ZONE {timezone.get_default_timezone()}; approaches interleaved, "
         "one warm-up each"
     )

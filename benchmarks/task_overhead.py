@@ -143,7 +143,7 @@ def done_count(scenario: Scenario, run: str) -> int:
     return client.llen(f"bench:done:{run}")
 
 
-def latencies(scenario: Scenario, run: str, sent_at: dict[str, float]) -> list[float]:
+def latencies(scenario: Scenario, run: str, sent_at: dict[str | None, float]) -> list[float]:
     if scenario.stored_name:
         rows = TaskResult.objects.filter(task_name=scenario.stored_name, status="SUCCESS")
         return [
@@ -165,7 +165,7 @@ def measure(scenario: Scenario, tasks_count: int, concurrency: int) -> Outcome:
         TaskResult.objects.filter(task_name__startswith="benchmarks.").delete()
 
         run = uuid.uuid4().hex
-        sent_at = {}
+        sent_at: dict[str | None, float] = {}  # by task id (None: bare sends have none)
         worker_cpu = tree_cpu(process.pid)
         start, send_cpu = time.perf_counter(), time.process_time()
         for _ in range(tasks_count):

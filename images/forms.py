@@ -23,6 +23,6 @@ class MultipleFileField(forms.FileField):
 
 
 class UploadForm(forms.Form):
-    files = MultipleFileField(
+    files = MultipleFileField(  # type: ignore[assignment]  # a field; the metaclass moves it off
         label="Pictures", help_text="JPEG, PNG, WebP or GIF; several at once."
     )

@@ -124,7 +124,7 @@ def probe(data: bytes, *, allowed_formats: list[str], max_pixels: int) -> Probe:
 
 def format_of(image: Image.Image) -> str:
     """The format we take ``image`` as: Pillow's name for it, MPO read as JPEG."""
-    return SAME_AS.get(image.format, image.format)
+    return SAME_AS.get(image.format or "", image.format or "")
 
 
 def _too_many_pixels(width: int, height: int, max_pixels: int) -> TooManyPixels:
@@ -152,12 +152,12 @@ def render(data: bytes, specs: list[Spec]) -> list[Rendered]:
         width, height = sizes[spec.name]
         if source.width < width or source.height < height:
             source = base
-        image = _resized(source, spec, (width, height))
+        resized = _resized(source, spec, (width, height))
         rendered[spec.name] = Rendered(
-            spec, width, height, _encoded(_finished(image, spec), spec.format)
+            spec, width, height, _encoded(_finished(resized, spec), spec.format)
         )
         if spec.op == "fit":
-            source = image
+            source = resized
     return [rendered[spec.name] for spec in specs]
 
 
@@ -215,7 +215,9 @@ def _finished(image: Image.Image, spec: Spec) -> Image.Image:
     return image
 
 
-def _centered_box(source: tuple[int, int], target: tuple[int, int]) -> tuple[float, ...]:
+def _centered_box(
+    source: tuple[int, int], target: tuple[int, int]
+) -> tuple[float, float, float, float]:
     """The largest centred region of ``source`` with the aspect ratio of ``target``."""
     if source == target:
         return (0, 0, *source)

@@ -91,7 +91,7 @@ def images_upload(*, owner, uploads: list) -> tuple[list[Image], ImageBatch | No
                 batch = images_process_batch(images=images, owner=owner)
     except BaseException:
         for image in images:  # the rows rolled back: no orphaned files either
-            file_delete(image.original.name)
+            file_delete(image.original.name or "")
         raise
     return images, batch
 
@@ -195,7 +195,7 @@ def image_process(*, image_id: int) -> Image:
 def _image_render(image: Image) -> Image:
     image_id = image.pk
     try:
-        data = file_read(image.original.name)
+        data = file_read(image.original.name or "")
     except FileNotFoundError:
         return image_fail(image_id=image_id, reason="The original file is missing.")
 

@@ -1,6 +1,8 @@
 """Admin: who started which task; Retry on task results (the console's service);
 each periodic task's last result; API tokens (made and revoked by ``mysite.tokens``)."""
 
+from typing import Any
+
 from django.contrib import admin, messages
 from django.db.models import OuterRef, Subquery
 from django.urls import reverse
@@ -135,7 +137,7 @@ class PeriodicTaskAdmin(BeatPeriodicTaskAdmin):
         )
 
     @admin.display(description="last result", ordering="last_result_done")
-    def last_result(self, task: PeriodicTask) -> str:
+    def last_result(self, task: Any) -> str:  # a PeriodicTask with get_queryset's last_result_*
         if getattr(task, "last_result_pk", None) is None:
             return "—"
         url = reverse("admin:django_celery_results_taskresult_change", args=[task.last_result_pk])

@@ -190,7 +190,8 @@ class LeaseScheduler(DatabaseScheduler):
         self._last_timestamp = self.Changes.last_change()
         self._schedule = self.all_as_schedule()
         self._initial_read = False
-        self._last_full_sync = datetime.now()  # noqa: DTZ005  (as DatabaseScheduler keeps it)
+        # django-celery-beat declares it None on the class and sets a naive datetime.
+        self._last_full_sync = datetime.now()  # type: ignore[assignment]  # noqa: DTZ005
         self._heap = None  # tick() builds it again from the new schedule
         self.old_schedulers = None
 

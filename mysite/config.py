@@ -14,6 +14,7 @@ import os
 import re
 import sys
 from collections.abc import Mapping
+from typing import NotRequired, TypedDict
 from urllib.parse import urlsplit
 
 import environ
@@ -35,6 +36,31 @@ RESULTS_KEEP_DEFAULTS = {
     "RESULTS_KEEP_FAILED_DAYS": 30,
 }  # mysite/retention.py
 RESULTS_STARTED_AFTER_MS_DEFAULT = 100  # mysite/results.py
+
+
+class Rendition(TypedDict):
+    """One entry of IMAGE_RENDITIONS (images.imaging.Spec checks the values)."""
+
+    name: str
+    op: str  # crop, fit or watermark
+    size: tuple[int, int]  # the box: width, height
+    format: str  # JPEG, PNG, WEBP or GIF
+
+
+class Watermark(TypedDict):
+    """IMAGE_WATERMARK: the text the watermark rendition draws, and where."""
+
+    text: str
+    position: str
+
+
+class Channel(TypedDict):
+    """One entry of NOTIFICATION_CHANNELS: the backend's dotted path; the other
+    keys are its keyword arguments (notifications.backends.backend_for)."""
+
+    BACKEND: str
+    URL: NotRequired[str]
+    TIMEOUT: NotRequired[float]
 
 
 class ConfigError(ImproperlyConfigured):

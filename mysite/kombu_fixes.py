@@ -54,6 +54,7 @@ import logging
 import threading
 import time
 from queue import Empty
+from typing import Any, cast
 
 import kombu
 from celery import Celery, bootsteps
@@ -103,8 +104,8 @@ def _patch_close_despite_a_dead_brpop() -> None:
                 pass
         upstream_close(self)
 
-    close.mysite_fixed = True
-    channel_class.close = close
+    close.mysite_fixed = True  # type: ignore[attr-defined]  # the mark read above
+    channel_class.close = close  # type: ignore[method-assign]  # the patch itself
 
 
 # --- 2. what the worker held ----------------------------------------------------
@@ -141,8 +142,8 @@ def _patch_restore_unacked_later() -> None:
             reason,
         )
 
-    restore_unacked.mysite_fixed = True
-    qos_class.restore_unacked = restore_unacked
+    restore_unacked.mysite_fixed = True  # type: ignore[attr-defined]  # the mark read above
+    qos_class.restore_unacked = restore_unacked  # type: ignore[method-assign]  # the patch itself
 
 
 def restore_deferred(qos: redis_transport.QoS) -> int:
@@ -215,8 +216,8 @@ def _patch_one_client_per_channel() -> None:
             cached = self.__dict__["_mysite_client"] = self._create_client()
         yield cached
 
-    conn_or_acquire.mysite_fixed = True
-    channel_class.conn_or_acquire = conn_or_acquire
+    conn_or_acquire.mysite_fixed = True  # type: ignore[attr-defined]  # the mark read above
+    channel_class.conn_or_acquire = conn_or_acquire  # type: ignore[method-assign]  # the patch itself
 
 
 # --- the heartbeat of held messages ---------------------------------------------
@@ -280,8 +281,10 @@ def held_tags(qos: redis_transport.QoS) -> list[str]:
     """The delivery tags ``qos`` holds unacknowledged (read from another thread)."""
     for _ in range(3):
         try:
-            acked = set(qos._dirty)
-            return [tag for tag in tuple(qos._delivered) if tag not in acked]
+            # kombu declares both None on the class; __init__ sets a set and a dict.
+            acked = set(cast("set[str]", qos._dirty))
+            delivered = cast("dict[str, Any]", qos._delivered)
+            return [tag for tag in tuple(delivered) if tag not in acked]
         except RuntimeError:  # changed size during iteration: read again
             continue
     return []

@@ -189,7 +189,8 @@ def task_terminate(*, task_id: str, user) -> None:
         raise OperationRefused(
             f"The task queue is unreachable ({exc}): nothing terminated."
         ) from exc
-    logger.info("%s terminated %s[%s] on %s", user, view.name, task_id, view.result.worker)
+    worker = view.result.worker if view.result else None
+    logger.info("%s terminated %s[%s] on %s", user, view.name, task_id, worker)
 
 
 def _broker_reachable_or_refuse(nothing_done: str) -> None:

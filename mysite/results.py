@@ -67,7 +67,8 @@ class UpsertDatabaseBackend(DatabaseBackend):
                 return result
             started_at = None
         else:
-            started_at = _writer().settle(task_id) if _writer_exists() else None
+            writer = _writer_mine()
+            started_at = writer.settle(task_id) if writer else None
         self._upsert_state(
             connection, task_id, result, status, traceback, request, started_at=started_at
         )
@@ -244,24 +245,29 @@ _started_writer: _StartedWriter | None = None
 _started_writer_lock = threading.Lock()
 
 
-def _writer_exists() -> bool:
-    return _started_writer is not None and _started_writer.pid == os.getpid()
+def _writer_mine() -> _StartedWriter | None:
+    if _started_writer is not None and _started_writer.pid == os.getpid():
+        return _started_writer
+    return None
 
 
 def _writer() -> _StartedWriter:
     global _started_writer  # noqa: PLW0603  (one per process)
-    if not _writer_exists():
+    writer = _writer_mine()
+    if writer is None:
         with _started_writer_lock:
-            if not _writer_exists():
-                _started_writer = _StartedWriter()
-    return _started_writer
+            writer = _writer_mine()
+            if writer is None:
+                writer = _started_writer = _StartedWriter()
+    return writer
 
 
 def started_writer_stop() -> None:
     """Stop this process's STARTED writer, if it has one (a new one starts on demand)."""
     global _started_writer  # noqa: PLW0603
-    if _writer_exists():
-        _started_writer.stop()
+    writer = _writer_mine()
+    if writer is not None:
+        writer.stop()
     _started_writer = None
 
 
@@ -277,7 +283,7 @@ def health_check_skip_if_fresh() -> None:
             and written_at is not None
             and now - written_at < FRESH_SECONDS
         ):
-            connection.health_check_done = True
+            connection.health_check_done = True  # type: ignore[attr-defined]  # Django's, unstubbed
 
 
 def _execute_async_commit(cursor, sql: str, params: list) -> None:
@@ -310,7 +316,10 @@ def _upsert_sql(alias: str, names: tuple[str, ...], *, late: bool) -> tuple[str,
     quote = connections[alias].ops.quote_name
     meta = TaskResult._meta
     model_fields = [meta.get_field(name) for name in names]
-    columns = {name: quote(field.column) for name, field in zip(names, model_fields, strict=True)}
+    columns = {
+        name: quote(field.column)  # type: ignore[union-attr, arg-type]  # TaskResult's own columns
+        for name, field in zip(names, model_fields, strict=True)
+    }
     updates = ", ".join(
         f"{column} = EXCLUDED.{column}"
         for name, column in columns.items()

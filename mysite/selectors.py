@@ -8,6 +8,7 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import Any
 
 from celery import Task, states
 from django.apps import apps
@@ -75,7 +76,7 @@ def task_status_get(*, task_id: str, user) -> dict | None:
 
     ready = result.status in states.READY_STATES
     value = celery_app.backend.decode_content(result, result.result)
-    status = {"id": task_id, "state": result.status, "date_done": None}
+    status: dict[str, Any] = {"id": task_id, "state": result.status, "date_done": None}
     if ready:
         status["date_done"] = result.date_done
     if result.status in states.EXCEPTION_STATES:  # FAILURE, RETRY, REVOKED
@@ -94,7 +95,7 @@ def demo_task_latest(*, user) -> dict | None:
         .values_list("task_id", flat=True)
         .first()
     )
-    return task_id and task_status_get(task_id=task_id, user=user)
+    return task_status_get(task_id=task_id, user=user) if task_id else None
 
 
 def _readable_error(exc_info) -> str:

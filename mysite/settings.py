@@ -159,13 +159,13 @@ IMAGE_MAX_UPLOAD_BYTES = env.int("IMAGE_MAX_UPLOAD_BYTES", default=25 * 1024 * 1
 IMAGE_MAX_PIXELS = env.int("IMAGE_MAX_PIXELS", default=50_000_000)
 IMAGE_MAX_FILES = env.int("IMAGE_MAX_FILES", default=20)  # files in one upload
 IMAGE_ALLOWED_FORMATS = ["JPEG", "PNG", "WEBP", "GIF"]
-IMAGE_WATERMARK = {
+IMAGE_WATERMARK: config.Watermark = {
     "text": env("IMAGE_WATERMARK_TEXT", default="\u00a9 mysite"),
     "position": env("IMAGE_WATERMARK_POSITION", default="bottom-right"),
 }
 # The thumbnail fits inside 150x150 rather than cropping to it: a wide picture's
 # tile shows all of it. Renditions stored before keep their shape until reprocessed.
-IMAGE_RENDITIONS = [
+IMAGE_RENDITIONS: list[config.Rendition] = [
     {"name": "thumbnail", "op": "fit", "size": (150, 150), "format": "JPEG"},
     {"name": "display", "op": "fit", "size": (800, 600), "format": "JPEG"},
     {"name": "watermarked", "op": "watermark", "size": (800, 600), "format": "JPEG"},
@@ -191,7 +191,7 @@ EMAIL_HOST = env("EMAIL_HOST", default="localhost")
 EMAIL_PORT = env.int("EMAIL_PORT", default=25)
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="mysite <noreply@localhost>")
-NOTIFICATION_CHANNELS = {
+NOTIFICATION_CHANNELS: dict[str, config.Channel] = {
     "email": {"BACKEND": "notifications.backends.EmailBackend"},
     "sms": {
         "BACKEND": "notifications.backends.HttpBackend"

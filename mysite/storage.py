@@ -10,6 +10,7 @@ refused credentials, a full disk) become ``StorageUnavailable``: a page answers
 import logging
 import uuid
 from functools import partial
+from typing import cast
 
 from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import BotoCoreError, ClientError
@@ -131,18 +132,18 @@ def file_response(
         parameters = {"ResponseContentDisposition": disposition}
         if content_type:
             parameters["ResponseContentType"] = content_type
-        url = default_storage.url(
+        url = _bucket().url(
             stored.name,
             parameters=parameters,
             expire=settings.MEDIA_DOWNLOAD_EXPIRE,
         )
         return HttpResponseRedirect(url)
     try:
-        handle = default_storage.open(stored.name, "rb")
+        handle = default_storage.open(stored.name or "", "rb")
     except STORAGE_ERRORS as exc:
         if _missing(exc):
             raise Http404("The file is missing.") from exc
-        raise _unavailable("read", stored.name, exc) from exc
+        raise _unavailable("read", stored.name or "", exc) from exc
     return FileResponse(
         handle, as_attachment=as_attachment, filename=filename, content_type=content_type
     )
@@ -182,24 +183,30 @@ def storage_check(*, create_bucket: bool = False) -> str:
     return where
 
 
+def _bucket() -> S3Storage:
+    """The media storage as the bucket it is (callers know it has a ``bucket_name``)."""
+    return cast("S3Storage", default_storage)
+
+
 def _storage_where() -> str:
     if hasattr(default_storage, "bucket_name"):
-        endpoint = default_storage.endpoint_url or "AWS S3"
-        return f"bucket {default_storage.bucket_name} at {endpoint}"
+        bucket = _bucket()
+        return f"bucket {bucket.bucket_name} at {bucket.endpoint_url or 'AWS S3'}"
     return f"files under {settings.MEDIA_ROOT}"
 
 
 def _bucket_create_if_missing() -> None:
-    client = default_storage.connection.meta.client
+    bucket = _bucket()
+    client = bucket.connection.meta.client
     try:
-        client.head_bucket(Bucket=default_storage.bucket_name)
+        client.head_bucket(Bucket=bucket.bucket_name)
     except ClientError as exc:
         if not _missing(exc):
-            raise _unavailable("reach", default_storage.bucket_name, exc) from exc
+            raise _unavailable("reach", bucket.bucket_name, exc) from exc
         try:
-            client.create_bucket(Bucket=default_storage.bucket_name)
+            client.create_bucket(Bucket=bucket.bucket_name)
         except STORAGE_ERRORS as create_error:
-            raise _unavailable("create", default_storage.bucket_name, create_error) from exc
-        logger.info("created bucket %s", default_storage.bucket_name)
+            raise _unavailable("create", bucket.bucket_name, create_error) from exc
+        logger.info("created bucket %s", bucket.bucket_name)
     except BotoCoreError as exc:
-        raise _unavailable("reach", default_storage.bucket_name, exc) from exc
+        raise _unavailable("reach", bucket.bucket_name, exc) from exc

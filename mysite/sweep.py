@@ -19,6 +19,7 @@ costs one no-op run.
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 from django.apps import apps
 from django.conf import settings
@@ -63,9 +64,8 @@ def unfinished_with_none_in_flight(children: models.QuerySet, *, parent: str) ->
     ``children`` (those in flight; ``parent``: their foreign key) is left:
     whatever should have finished it was lost, and the children's own sweep
     cannot bring it back."""
-    return models.Q(finished_at=None) & ~models.Exists(
-        children.filter(**{parent: models.OuterRef("pk")})
-    )
+    none_left = ~models.Exists(children.filter(**{parent: models.OuterRef("pk")}))
+    return cast(models.Q, models.Q(finished_at=None) & none_left)  # Q & Exists is a Q
 
 
 def sweeps() -> list[Sweep]:

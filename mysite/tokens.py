@@ -9,6 +9,7 @@ import hashlib
 import secrets
 import unicodedata
 from datetime import timedelta
+from typing import cast
 
 from django.conf import settings
 from django.db.models import Q
@@ -19,7 +20,7 @@ from mysite.models import ApiToken
 
 SCHEME = "mysite_"
 PREFIX_LENGTH = 12  # "mysite_" and five characters of the secret
-NAME_MAX = ApiToken._meta.get_field("name").max_length
+NAME_MAX = cast(int, ApiToken._meta.get_field("name").max_length)  # a CharField: always set
 NAME_REQUIRED = "Give the token a name, e.g. the program that will use it."
 
 

@@ -26,7 +26,7 @@ def _panel_context(user) -> dict:
     """Staff see every task; others see the tasks they started."""
     recent = selectors.task_recent(user=user)
     for result in recent:
-        result.runtime = selectors.runtime(result)
+        result.runtime = selectors.runtime(result)  # type: ignore[attr-defined]  # for the page
     return {
         "counts": selectors.task_state_counts(user=user),
         "recent": recent,

@@ -146,5 +146,6 @@ class InAppBackend(Backend):
 
 def backend_for(channel: str) -> Backend:
     """The backend configured for ``channel``."""
-    config = dict(settings.NOTIFICATION_CHANNELS[channel])
-    return import_string(config.pop("BACKEND"))(**config)
+    config = settings.NOTIFICATION_CHANNELS[channel]
+    options = {key: value for key, value in config.items() if key != "BACKEND"}
+    return import_string(config["BACKEND"])(**options)

@@ -134,11 +134,12 @@ def recipient_address(*, channel: str, user) -> str:
             raise NotificationRejected(f"{user} has no valid email address.") from None
         return user.email
     if channel == Channel.SMS:
+        phone = contact.phone if contact else ""
         try:
-            e164(contact.phone if contact else "")
+            e164(phone)
         except ValidationError:
             raise NotificationRejected(f"{user} has no valid phone number (E.164).") from None
-        return contact.phone
+        return phone
     if channel == Channel.PUSH:
         if contact is None or not contact.push_tokens:
             raise NotificationRejected(f"{user} has no push device.")

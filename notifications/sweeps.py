@@ -31,7 +31,7 @@ def notifications_requeue(notifications: list[Notification]) -> None:
         )
     Notification.objects.bulk_update(alone, ["task_id"])
     in_broadcasts = sorted(
-        (n for n in notifications if n.broadcast_id is not None), key=lambda n: n.broadcast_id
+        (n for n in notifications if n.broadcast_id is not None), key=lambda n: n.broadcast_id or 0
     )
     chunk = settings.NOTIFICATION_BROADCAST_CHUNK
     for broadcast_id, members in groupby(in_broadcasts, key=lambda n: n.broadcast_id):

@@ -29,8 +29,9 @@ class KeyedForm(forms.Form):
 
     def key_renew(self) -> None:
         """A fresh key, keeping what was typed: the next submit is a new payment."""
-        self.data = self.data.copy()
-        self.data[self.add_prefix("idempotency_key")] = key_new()
+        data = self.data.copy()  # type: ignore[attr-defined]  # a QueryDict (or a dict)
+        data[self.add_prefix("idempotency_key")] = key_new()
+        self.data = data
 
 
 def parsed(parse, value, **kwargs):

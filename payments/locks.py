@@ -5,13 +5,15 @@ refunded payment, then both accounts in ascending primary-key order, so two
 transfers between the same accounts never deadlock.
 """
 
+from collections.abc import Sequence
+
 from django.conf import settings
 from django.db import connection, transaction
 
 from payments.models import Account
 
 
-def locked(model, where: str, params: list, *, first: list[tuple] = ()) -> list:
+def locked(model, where: str, params: list, *, first: Sequence[tuple] = ()) -> list:
     """Rows of ``model`` read with a row lock, held until the transaction ends.
 
     ``FOR NO KEY UPDATE`` (not plain ``FOR UPDATE``): enough to change a

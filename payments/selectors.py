@@ -106,7 +106,7 @@ def payment_status_counts(*, ids: list[int]) -> dict[str, int]:
 
 def payment_list_failed(*, ids: list[int]) -> list[Payment]:
     """The payments of ``ids`` that failed."""
-    failed = []
+    failed: list[Payment] = []
     for some in _chunks(ids):
         failed += Payment.objects.filter(pk__in=some, status=Payment.Status.FAILED)
     return failed

@@ -43,6 +43,7 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -61,7 +62,7 @@ CHUNK_DAYS = 31  # days recomputed per transaction (and per table lock) by a rol
 class SalesRow:
     day: date
     channel: str
-    sales: object  # Decimal
+    sales: Decimal
     orders: int
 
 

@@ -197,10 +197,8 @@ def sales_aggregates(*, start: date, end: date, rollups: bool = True) -> Aggrega
     daily: dict[date, dict] = {}
     by_channel: dict[str, dict] = {}
     for row in rows:
-        for key, groups, label in (
-            (row.day, daily, "day"),
-            (row.channel, by_channel, "channel"),
-        ):
+        for groups, label in ((daily, "day"), (by_channel, "channel")):
+            key = getattr(row, label)  # the row's day or channel
             group = groups.setdefault(key, {label: key, "sales": Decimal(0), "orders": 0})
             group["sales"] += row.sales
             group["orders"] += row.orders
@@ -337,6 +335,8 @@ def reports_catch_up(
     for periodic_task in scheduled:
         period = _scheduled_period(periodic_task.kwargs)
         if period is None:
+            continue
+        if periodic_task.crontab is None:  # filtered out above; tells the type checker
             continue
         slot = _crontab_last_slot(periodic_task.crontab.schedule, before=cutoff)
         if slot is not None and (

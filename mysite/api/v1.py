@@ -108,8 +108,10 @@ def _forbidden(request, exc):
     return _error(request, 403, str(exc) or "You may not do this.")
 
 
-api.add_exception_handler(Rejected, error_answer)
-api.add_exception_handler(Unavailable, error_answer)
+@api.exception_handler(Rejected)
+@api.exception_handler(Unavailable)
+def _domain_error(request, exc):
+    return error_answer(request, exc)
 
 
 @api.exception_handler(OperationalError)

@@ -3,6 +3,7 @@ wrong, refused with a message that says why before anything is written."""
 
 import re
 from decimal import Decimal
+from typing import cast
 
 from mysite.errors import Rejected
 from mysite.models import ID_MAX
@@ -123,7 +124,7 @@ def id_parse(value) -> int | None:
 
 
 def description_check(value) -> str:
-    limit = Payment._meta.get_field("description").max_length
+    limit = cast(int, Payment._meta.get_field("description").max_length)
     if not isinstance(value, str):
         raise PaymentRejected(f"The description must be text, got {value!r}.")
     if len(value) > limit:

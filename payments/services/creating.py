@@ -101,8 +101,9 @@ def payment_create(
         refund_of_id=refund_of.pk if refund_of else None,
     )
 
-    if payer.key_payment_id is not None:
-        return payment_replay(Payment.objects.get(pk=payer.key_payment_id), wanted), False
+    key_payment_id = payer.key_payment_id  # type: ignore[attr-defined]  # set by _accounts_with_key
+    if key_payment_id is not None:
+        return payment_replay(Payment.objects.get(pk=key_payment_id), wanted), False
 
     payee = accounts.get(wanted.payee_id)
     if payee is None:

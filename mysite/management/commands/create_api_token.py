@@ -29,7 +29,8 @@ def user_by_name(username: str):
     """The active user of that username, or None (no database query for names none can have)."""
     model = get_user_model()
     field = model._meta.get_field(model.USERNAME_FIELD)
-    if not username or "\x00" in username or len(username) > (field.max_length or 150):
+    max_length = getattr(field, "max_length", None) or 150
+    if not username or "\x00" in username or len(username) > max_length:
         return None
     return model._default_manager.filter(
         **{model.USERNAME_FIELD: username, "is_active": True}

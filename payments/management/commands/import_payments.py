@@ -218,9 +218,10 @@ class Command(BaseCommand):
                     found[raw, role] = services.account_get(raw, role=role)
                 except services.PaymentRejected as exc:
                     found[raw, role] = str(exc)
-            if isinstance(found[raw, role], str):
-                raise services.PaymentRejected(found[raw, role])
-            return found[raw, role]
+            known = found[raw, role]
+            if isinstance(known, str):
+                raise services.PaymentRejected(known)
+            return known
 
         keys = {}
         values = {}
@@ -255,7 +256,7 @@ class Command(BaseCommand):
     def _create(self, rows: list[Row]) -> tuple[dict[int, int], list[tuple[int, str]], int]:
         """Create and queue each row's payment: ({payment id: line}, [(line, reason)],
         how many were made before)."""
-        payments = {}
+        payments: dict[int, int] = {}
         rejected = []
         replayed = 0
         for done, row in enumerate(rows, start=1):
