@@ -15,7 +15,7 @@ from tests.mysite.console_tasks import deliver_notification
 def chromium_path() -> str:
     path = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium")
     require(bool(path), "no Chromium found (apt-get install chromium, or set CHROMIUM_PATH)")
-    return path
+    return str(path)
 
 
 @pytest.fixture

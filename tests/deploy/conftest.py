@@ -24,7 +24,8 @@ class PersistentRedis:
     """
 
     def __init__(self, port: int, folder: Path):
-        self.port, self.folder, self.process = port, folder, None
+        self.port, self.folder = port, folder
+        self.process: subprocess.Popen | None = None
         self.url = f"redis://127.0.0.1:{port}/0"
         self.restarts = 0
         folder.mkdir(parents=True, exist_ok=True)
@@ -33,7 +34,7 @@ class PersistentRedis:
         with (self.folder / "redis.log").open("ab") as log:
             self.process = subprocess.Popen(  # noqa: S603  (the system's redis-server)
                 [
-                    *(REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1"),
+                    *(str(REDIS_SERVER), "--port", str(self.port), "--bind", "127.0.0.1"),
                     *("--appendonly", "yes", "--appendfsync", "everysec", "--save", ""),
                     *("--dir", str(self.folder)),
                 ],

@@ -160,7 +160,7 @@ class Site:
             assert self.token, "call api_token() first"
             sent = {"Authorization": f"Bearer {self.token}"}
         else:
-            csrf = next((c.value for c in self.jar if c.name == "csrftoken"), "")
+            csrf = next((c.value or "" for c in self.jar if c.name == "csrftoken"), "")
             sent = {"X-CSRFToken": csrf, "Referer": f"http://127.0.0.1:{self.port}/"}
         request = urllib.request.Request(  # noqa: S310  (http://127.0.0.1 only)
             self.url(path), data=data, headers={**sent, **(headers or {})}

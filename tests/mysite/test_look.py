@@ -64,7 +64,9 @@ def badge_groups() -> dict[str, str]:
     groups = {}
     for rule in re.findall(r"^(\.state-[^{]+)\{([^}]*)\}", SITE_CSS.read_text(), re.M):
         selectors, body = rule
-        meaning = re.search(r"background: var\(--(\w+)-bg\)", body).group(1)
+        found = re.search(r"background: var\(--(\w+)-bg\)", body)
+        assert found, f"{selectors} has no background role"
+        meaning = found.group(1)
         for selector in selectors.split(","):
             status = selector.strip().removeprefix(".state-")
             assert status not in groups, f"{status} is in two badge rules"

@@ -43,14 +43,15 @@ class RedisServer:
     """A ``redis-server`` of the test's own on ``port``: started, stopped, started again."""
 
     def __init__(self, port: int, folder: Path):
-        self.port, self.folder, self.process = port, folder, None
+        self.port, self.folder = port, folder
+        self.process: subprocess.Popen | None = None
         self.url = f"redis://127.0.0.1:{port}/0"
 
     def start(self) -> None:
         require(REDIS_SERVER is not None, "needs redis-server (apt install redis-server)")
         self.process = subprocess.Popen(  # noqa: S603  (the system's redis-server)
             [
-                *(REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1"),
+                *(str(REDIS_SERVER), "--port", str(self.port), "--bind", "127.0.0.1"),
                 *("--save", "", "--appendonly", "no", "--dir", str(self.folder)),
             ],
             stdout=subprocess.DEVNULL,

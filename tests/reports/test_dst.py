@@ -77,7 +77,7 @@ def beat_run(
                 entries[index] = next(current)
                 entries[index].save()
             delays.append(delay)
-        if restart_at and clock.utc >= restart_at:
+        if restart_at and restart_every and clock.utc >= restart_at:
             entries = [entry(PeriodicTask.objects.get(pk=e.model.pk)) for e in entries]
             restart_at += restart_every
         clock.utc += timedelta(seconds=max(min(delays), 0.5))
