@@ -357,6 +357,16 @@ def create_queued(payer: int, payee: int, amount: Decimal, key: str) -> tuple[in
     raise SystemExit(f"payment_create({key!r}) failed 10 times in a row.")
 
 
+def last_processed(rows, timeout: float):
+    """When the last of ``rows`` was processed, once none is pending."""
+    deadline = time.monotonic() + timeout
+    while rows.filter(status=Payment.Status.PENDING).exists():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"celery: timed out after {timeout:.0f} s")
+        time.sleep(0.05)
+    return rows.aggregate(last=Max("processed_at"))["last"]
+
+
 def through_celery(account_ids: list[int], count: int, tag: str, timeout: float = 300) -> Outcome:
     transfers = random_transfers(account_ids, count, tag)
     start = time.time()
@@ -367,12 +377,7 @@ def through_celery(account_ids: list[int], count: int, tag: str, timeout: float 
     called = time.time()
     ids = [pk for pk, _ in created]
     rows = Payment.objects.filter(pk__gte=min(ids), pk__lte=max(ids))
-    deadline = time.monotonic() + timeout
-    while rows.filter(status=Payment.Status.PENDING).exists():
-        if time.monotonic() > deadline:
-            raise SystemExit(f"celery: timed out after {timeout:.0f} s")
-        time.sleep(0.05)
-    last = rows.aggregate(last=Max("processed_at"))["last"]
+    last = last_processed(rows, timeout)
     return Outcome(
         transfers=count,
         seconds=last.timestamp() - start,
@@ -392,12 +397,7 @@ def through_celery_callers(
     ]
     calls = run_clients("queue", [items[i::clients] for i in range(clients)])
     rows = Payment.objects.filter(idempotency_key__startswith=f"{tag}-")
-    deadline = time.monotonic() + timeout
-    while rows.filter(status=Payment.Status.PENDING).exists():
-        if time.monotonic() > deadline:
-            raise SystemExit(f"celery: timed out after {timeout:.0f} s")
-        time.sleep(0.05)
-    last = rows.aggregate(last=Max("processed_at"))["last"]
+    last = last_processed(rows, timeout)
     return Outcome(
         transfers=count,
         seconds=last.timestamp() - calls.wall_start,

@@ -54,18 +54,24 @@ def payment_new(request):
         except services.PaymentRejected as exc:
             _form_refused(form, exc)
         else:
-            if created:
-                messages.success(
-                    request,
-                    f"Payment of {money(payment.amount, payment.currency)} to account "
-                    f"#{payment.payee_id} sent; it is being processed.",
-                    extra_tags=SENT_TAG,
-                )
-            else:
-                messages.info(request, ALREADY_SENT)
+            _announce(
+                request,
+                created=created,
+                text=f"Payment of {money(payment.amount, payment.currency)} to account "
+                f"#{payment.payee_id} sent; it is being processed.",
+            )
             return redirect(payment)
     status = 400 if form.errors else 200
     return render(request, "payments/new.html", {"form": form}, status=status)
+
+
+def _announce(request, *, created: bool, text: str) -> None:
+    """Say what was sent (a notice payment.js hides once the payment has ended), or
+    that this form had been sent before (its key names a payment already)."""
+    if created:
+        messages.success(request, text, extra_tags=SENT_TAG)
+    else:
+        messages.info(request, ALREADY_SENT)
 
 
 def _form_refused(form: KeyedForm, exc: services.PaymentRejected) -> None:
@@ -101,14 +107,11 @@ def payment_refund(request, payment_id: int):
         except services.PaymentRejected as exc:
             _form_refused(form, exc)
         else:
-            if created:
-                messages.success(
-                    request,
-                    f"Refund of {money(refund.amount, refund.currency)} sent to the payer.",
-                    extra_tags=SENT_TAG,
-                )
-            else:
-                messages.info(request, ALREADY_SENT)
+            _announce(
+                request,
+                created=created,
+                text=f"Refund of {money(refund.amount, refund.currency)} sent to the payer.",
+            )
             return redirect(refund)
     return _detail(request, payment, refund_form=form, status=400)
 
