@@ -105,7 +105,14 @@ class UpsertDatabaseBackend(DatabaseBackend):
             fields["date_started"] = now
         elif started_at is not None:
             fields["date_started"] = started_at
-        sql, params = _upsert(connection, task_id, started_at or now, fields, late=late)
+        sql, params = _upsert(
+            connection,
+            task_id,
+            started_at or now,
+            fields,
+            late=late,
+            revoked=status == states.REVOKED,
+        )
         with connection.cursor() as cursor:
             if connection.vendor == "postgresql" and not connection.in_atomic_block:
                 _execute_async_commit(cursor, sql, params)
@@ -297,9 +304,11 @@ def _execute_async_commit(cursor, sql: str, params: list) -> None:
         raise
 
 
-def _upsert(connection, task_id: str, created, fields: dict, *, late: bool) -> tuple[str, list]:
+def _upsert(
+    connection, task_id: str, created, fields: dict, *, late: bool, revoked: bool
+) -> tuple[str, list]:
     values = {"task_id": task_id, "date_created": created, **fields}
-    sql, model_fields = _upsert_sql(connection.alias, tuple(values), late=late)
+    sql, model_fields = _upsert_sql(connection.alias, tuple(values), late=late, revoked=revoked)
     params = [
         field.get_db_prep_save(value, connection)
         for field, value in zip(model_fields, values.values(), strict=True)
@@ -308,11 +317,17 @@ def _upsert(connection, task_id: str, created, fields: dict, *, late: bool) -> t
 
 
 @functools.cache
-def _upsert_sql(alias: str, names: tuple[str, ...], *, late: bool) -> tuple[str, list]:
+def _upsert_sql(
+    alias: str, names: tuple[str, ...], *, late: bool, revoked: bool
+) -> tuple[str, list]:
     """The statement for one set of columns (a handful of sets exist: built once each).
 
     ``late``: a deferred STARTED, which changes a row only if it holds no final
-    state and no state written after the task started (its ``date_done``)."""
+    state and no state written after the task started (its ``date_done``).
+    ``revoked``: a REVOKED, which leaves a row already REVOKED as it is: the
+    operator's revoke (mysite.operations, "Revoked by ...") is written first,
+    and the worker that later drops the message writes its own plain
+    "revoked" over nothing."""
     quote = connections[alias].ops.quote_name
     meta = TaskResult._meta
     model_fields = [meta.get_field(name) for name in names]
@@ -330,8 +345,10 @@ def _upsert_sql(alias: str, names: tuple[str, ...], *, late: bool) -> tuple[str,
         f"VALUES ({', '.join(['%s'] * len(columns))}) "
         f"ON CONFLICT ({columns['task_id']}) DO UPDATE SET {updates}"
     )
+    table = quote(meta.db_table)
+    if revoked:
+        sql += f" WHERE {table}.{columns['status']} <> '{states.REVOKED}'"
     if late:
-        table = quote(meta.db_table)
         final = ", ".join(f"'{state}'" for state in sorted(states.READY_STATES))
         sql += (
             f" WHERE {table}.{columns['status']} NOT IN ({final})"

@@ -1,12 +1,14 @@
 import re
+import threading
 
-import psycopg2
 import pytest
-from django.db import connection
+from django.db import connections
+from django.utils import timezone
 from playwright.sync_api import expect
 
 from mysite.celery import app as celery_app
 from payments import services
+from payments.models import Account
 from payments.tasks import process_payment
 from tests.browser.look import screenshot
 from tests.helpers.browser import log_in
@@ -53,18 +55,18 @@ def test_pay_from_the_form_and_see_it_complete_live(
 
 
 def close_account(account_id: int) -> None:
-    """Close an account from another connection (no ORM in this thread once Playwright runs)."""
-    db = connection.settings_dict
-    other = psycopg2.connect(
-        dbname=db["NAME"], user=db["USER"], host=db["HOST"], port=db["PORT"] or 5432
-    )
-    try:
-        with other, other.cursor() as cursor:
-            cursor.execute(
-                "UPDATE payments_account SET closed_at = now() WHERE id = %s", [account_id]
-            )
-    finally:
-        other.close()
+    """Close an account from another thread's connection, closed after: once Playwright
+    runs, a connection this thread opened would stay open past the test."""
+
+    def close() -> None:
+        try:
+            Account.objects.filter(pk=account_id).update(closed_at=timezone.now())
+        finally:
+            connections.close_all()
+
+    closer = threading.Thread(target=close)
+    closer.start()
+    closer.join(timeout=30)
 
 
 def test_the_sent_notice_shows_while_pending_only_and_goes_when_it_fails(

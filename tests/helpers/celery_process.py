@@ -159,9 +159,11 @@ class WorkerProcess(CeleryProcess):
         self.wait_log(" ready.", what=f"worker {self.name} to start")
 
     def children(self) -> list[int]:
-        """The pool's processes (prefork children) right now."""
-        path = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
-        return [int(pid) for pid in path.read_text().split()]
+        """The pool's processes (prefork children) right now. Each thread lists the
+        children it forked: with a threaded pool (a broker without an event loop,
+        e.g. the embedded one) the supervisor thread forks the replacements."""
+        threads = Path(f"/proc/{self.process.pid}/task").glob("*/children")
+        return sorted(int(pid) for path in threads for pid in path.read_text().split())
 
 
 class BeatProcess(CeleryProcess):

@@ -689,8 +689,7 @@ def test_revoke_stops_a_waiting_task_from_running(client, staff_user, celery_wor
         # (the worker handles control commands in order: once it answers, it has the revoke)
         assert celery_app.control.ping(destination=[celery_worker.hostname], timeout=5)
 
-        # then: REVOKED at once, with the task's name and who revoked it (the worker,
-        # finding it final, writes nothing over it) ...
+        # then: REVOKED at once, with the task's name and who revoked it ...
         assert messages_of(response) == [f"Revoked {DEMO}[{task_id}]: no worker will start it."]
         view = selectors.task_view_get(task_id=task_id)
         assert (view.state, view.name) == (states.REVOKED, DEMO)
@@ -699,8 +698,10 @@ def test_revoke_stops_a_waiting_task_from_running(client, staff_user, celery_wor
         wait_for(lambda: task_id in discarded, what="the worker to discard the revoked task")
     finally:
         task_revoked.disconnect(on_revoked)
+    # ... and the worker's own REVOKED ("revoked") as it drops it leaves who revoked it
     stored = TaskResult.objects.get(task_id=task_id)
     assert (stored.status, stored.task_name, stored.date_started) == (states.REVOKED, DEMO, None)
+    assert selectors.task_view_get(task_id=task_id).error == "TaskRevokedError: Revoked by carol"
 
 
 @pytest.fixture
