@@ -29,10 +29,15 @@ run: install
 # the zone Django sets for the app's processes, so both times on a line agree.
 RUN_TZ = $(shell $(BIN)/python -c 'from mysite import settings; print(settings.TIME_ZONE)')
 
-## test: lint, migrations in step with models, then the whole suite
+## test: lint, migrations in step with models, then the whole suite in TEST_WORKERS processes
 test: install lint
 	$(BIN)/python manage.py makemigrations --check --dry-run
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
+
+# Most of the suite waits (on workers, brokers, browsers) rather than computes:
+# four processes keep two cores busy. Each has its own test database and Redis
+# database (tests/parallel.py). TEST_WORKERS=0 runs it in this process.
+TEST_WORKERS ?= 4
 
 ## lint: ruff (rules and format), then mypy with django-stubs (pyproject.toml); .pre-commit-config.yaml runs the same
 lint: install

@@ -133,12 +133,35 @@ class _ProcessRegistry:
         return REGISTRY.collect()
 
 
+class _StartedProcessesCollector(multiprocess.MultiProcessCollector):
+    """prometheus_client's collector over the files of processes that have
+    written their first number. A process creates its file empty and sizes it
+    a moment later; prometheus_client fails the whole scrape on an empty file
+    (a 500 if a pool child starts while it is scraped), so such a file waits
+    for the next scrape."""
+
+    HEADER = 8  # bytes: the used-size field and its padding, written first
+
+    def collect(self):
+        return self.merge([str(path) for path in self._files()], accumulate=True)
+
+    def _files(self) -> list[Path]:
+        files = []
+        for path in Path(self._path).glob("*.db"):
+            try:
+                if path.stat().st_size >= self.HEADER:
+                    files.append(path)
+            except FileNotFoundError:  # its process was marked dead meanwhile
+                continue
+        return files
+
+
 def registry_build(*, queues: bool) -> CollectorRegistry:
     """A registry for one scrape: every process's numbers (or this process's),
     plus the queue depths when ``queues``."""
     registry = CollectorRegistry()
     if multiprocess_dir() is not None:
-        multiprocess.MultiProcessCollector(registry)
+        _StartedProcessesCollector(registry)
     else:
         registry.register(_ProcessRegistry())
     if queues:

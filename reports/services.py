@@ -7,8 +7,8 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
-import pandas as pd
 from celery.schedules import crontab
 from django.conf import settings
 from django.db import transaction
@@ -20,9 +20,11 @@ from mysite.errors import Rejected
 from mysite.storage import file_replace
 from notifications.models import Channel
 from notifications.services import NotificationRejected, notification_send
-from reports import charts
 from reports.models import Report
 from reports.rollups import sales_rows
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 logger = logging.getLogger(__name__)
 
@@ -208,8 +210,10 @@ def sales_aggregates(*, start: date, end: date, rollups: bool = True) -> Aggrega
     )
 
 
-def sales_frame(aggregates: Aggregates, *, start: date, end: date) -> pd.DataFrame:
+def sales_frame(aggregates: Aggregates, *, start: date, end: date) -> "pd.DataFrame":
     """One row per day of the period, days without sales as zero, with a 7-day average."""
+    import pandas as pd  # here, not at the top: see report_generate
+
     days = pd.date_range(start, end, freq="D").date
     frame = pd.DataFrame(
         [(row["day"], row["orders"], float(row["sales"])) for row in aggregates.daily],
@@ -250,7 +254,14 @@ def sales_summary(aggregates: Aggregates) -> dict:
 
 
 def report_generate(*, report_id: int) -> Report:
-    """Aggregate, shape, write the CSV and chart, and mark the report ready."""
+    """Aggregate, shape, write the CSV and chart, and mark the report ready.
+
+    pandas and matplotlib are imported by the first report a process makes:
+    at the top of the module they cost every web, worker and beat process
+    (and every ``manage.py`` command) half a second at start.
+    """
+    from reports import charts
+
     started = time.monotonic()
     report = Report.objects.get(pk=report_id)
     aggregates = sales_aggregates(start=report.start_date, end=report.end_date)

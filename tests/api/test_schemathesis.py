@@ -37,11 +37,11 @@ from tests.helpers.factories import picture, upload
 from tests.helpers.payments import open_funded
 from tests.helpers.services import require
 from tests.mysite.test_operations import DEMO, failed
+from tests.parallel import OWN_REDIS_DBS
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 EXAMPLES = 40  # per operation
-FUZZ_REDIS_DB = 14  # its own: see above
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
@@ -56,7 +56,7 @@ def fuzz_broker():
     """The Celery app publishes to a Redis database of this test's own, emptied after."""
     url = django_settings.CELERY_BROKER_URL
     require(url.startswith("redis://"), "the Schemathesis run needs Redis (CELERY_BROKER_URL)")
-    fuzz_url = url.rsplit("/", 1)[0] + f"/{FUZZ_REDIS_DB}"
+    fuzz_url = url.rsplit("/", 1)[0] + f"/{OWN_REDIS_DBS['fuzz']}"
     queues = redis.Redis.from_url(fuzz_url)
     queues.flushdb()
     conf = celery_app.conf
@@ -126,6 +126,7 @@ def answers_as_the_schema_says(operation, *, base_url: str, token: str) -> None:
     run()
 
 
+@pytest.mark.slow
 def test_every_operation_answers_as_its_schema_says(live_server, api_token, capsys):
     # (schemathesis.pytest.from_fixture needs pytest's Node._nodeid, gone in pytest 9:
     # each operation runs as a Hypothesis test of its own here instead)

@@ -18,20 +18,30 @@ def chromium_path() -> str:
     return str(path)
 
 
-@pytest.fixture
-def page(chromium_path, monkeypatch):
-    """A fresh Playwright page in Debian's Chromium."""
+@pytest.fixture(scope="module")
+def browser(chromium_path):
+    """Debian's Chromium through Playwright, once per test module (a launch
+    costs about a second of CPU; a context a third of that)."""
     # Playwright runs an event loop in this thread; the ORM calls pytest-django
-    # makes around the test (flushing tables) are synchronous and safe here.
-    # Only for this test: monkeypatch restores the environment afterwards.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    from playwright.sync_api import sync_playwright
+    # makes around the tests (flushing tables) are synchronous and safe here.
+    # Only while this module runs: the context restores the environment.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
-        page = browser.new_page()
-        yield page
-        browser.close()
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
+            yield browser
+            browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    """A fresh page in a context of its own: no cookie, storage or cache from
+    another test."""
+    context = browser.new_context()
+    yield context.new_page()
+    context.close()
 
 
 @pytest.fixture

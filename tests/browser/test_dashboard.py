@@ -7,6 +7,7 @@ from tests.helpers.browser import log_in
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
+@pytest.mark.slow
 def test_demo_task_goes_from_pending_to_success(live_server, celery_worker, user, page):
     # given: a logged-in user on the dashboard
     log_in(page, live_server, username="alice", password="alice-password-1")
@@ -27,6 +28,7 @@ def test_demo_task_goes_from_pending_to_success(live_server, celery_worker, user
     screenshot(page, "demo-task")
 
 
+@pytest.mark.slow
 def test_the_demo_box_remembers_its_task_across_reloads(live_server, celery_worker, user, page):
     # given: a demo task started from the dashboard
     log_in(page, live_server, username="alice", password="alice-password-1")

@@ -91,6 +91,7 @@ def test_header_fits_a_phone_and_the_skip_link_leads_to_the_content(live_server,
     assert failed == []
 
 
+@pytest.mark.slow
 def test_dashboard(live_server, celery_worker, user, page):
     failed = watch_responses(page)
     log_in(page, live_server, username="alice", password="alice-password-1")
@@ -106,6 +107,7 @@ def test_dashboard(live_server, celery_worker, user, page):
     assert failed == []
 
 
+@pytest.mark.slow
 def test_pictures_empty_upload_gallery_and_detail(
     live_server, celery_worker, user, page, tmp_path, media
 ):
@@ -151,6 +153,7 @@ def big_orders():
         )
 
 
+@pytest.mark.slow
 def test_reports_list_and_detail(live_server, celery_worker, staff_user, big_orders, page, media):
     failed = watch_responses(page)
     log_in(page, live_server, username="carol", password="carol-password-1")
@@ -217,6 +220,7 @@ def rich_accounts(user, other_user):
     return main, bob
 
 
+@pytest.mark.slow
 def test_payments_new_detail_and_accounts(live_server, celery_worker, rich_accounts, page):
     main, bob = rich_accounts
     failed = watch_responses(page)
@@ -267,6 +271,7 @@ def test_tokens_and_revoke(live_server, user, some_tokens, page):
     assert failed == []
 
 
+@pytest.mark.slow
 def test_operations_pages_and_the_admin(live_server, operator, failed_delivery, page):
     _notification, task_id = failed_delivery
     failed = watch_responses(page)

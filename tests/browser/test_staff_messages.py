@@ -34,6 +34,7 @@ def slow_email(settings):
 
 # Rows are made in fixtures listed before `page`: once Playwright runs, the ORM
 # in this thread would open a connection nobody closes.
+@pytest.mark.slow
 def test_staff_start_a_broadcast_and_watch_it_finish_live(
     live_server, celery_worker, staff_user, recipients, smtp_server, slow_email, page
 ):

@@ -145,6 +145,7 @@ def ping(pool: list[WorkerProcess]) -> set[str]:
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.slow
 def test_workers_and_beat_survive_five_redis_restarts_under_load_and_every_task_succeeds(
     own_redis, workers, beat
 ):
@@ -218,6 +219,7 @@ VISIBILITY = 6  # BROKER_VISIBILITY_TIMEOUT of these workers, seconds (productio
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.slow
 def test_what_a_worker_held_comes_back_soon_after_a_redis_restart_and_after_it_is_killed(
     own_redis, workers
 ):
@@ -353,6 +355,7 @@ def test_a_configuration_error_or_a_crash_loop_stops_make_run_loudly(
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.slow
 def test_the_make_run_worker_killed_comes_back_by_itself_and_answers(own_redis, tmp_path):
     # given the Procfile's worker, as `make run` starts it (own session, as honcho does)
     line = procfile()["worker"]

@@ -123,6 +123,7 @@ def accounts():
     return payer, payee
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_make_run_by_itself_and_the_running_payment_is_applied_once(
     own_redis,
     accounts,

@@ -25,8 +25,8 @@ from tests.helpers.deploy import ROOT, compose_services
 from tests.helpers.factories import picture
 from tests.helpers.services import wait_for
 from tests.helpers.users import production_user
+from tests.parallel import OWN_REDIS_DBS
 
-MULTIHOST_REDIS_DB = 11  # its own: the suite's in-process worker must not take these tasks
 HOSTS = ("web", "worker-images")
 RENDITIONS = {"thumbnail": "JPEG", "display": "JPEG", "watermarked": "JPEG", "webp": "WEBP"}
 
@@ -48,7 +48,7 @@ def files_in(folder: Path) -> list[Path]:
 @pytest.fixture
 def hosts(tmp_path, request):
     """Start web and the images worker on separate "hosts"; ``bucket`` on or off."""
-    broker = smoke_broker(MULTIHOST_REDIS_DB)
+    broker = smoke_broker(OWN_REDIS_DBS[f"multihost-{request.param}"])
     queues = redis.Redis.from_url(broker)
     queues.flushdb()
     site = Site(tmp_path, broker)
@@ -107,6 +107,7 @@ def finished(site: Site, api_path: str, *, what: str) -> dict:
 
 
 @pytest.mark.parametrize("hosts", ["bucket"], indirect=True)
+@pytest.mark.slow
 def test_with_a_bucket_work_made_on_one_host_downloads_from_another(hosts):
     # given
     site, dirs = hosts
@@ -147,6 +148,7 @@ def test_with_a_bucket_work_made_on_one_host_downloads_from_another(hosts):
 
 
 @pytest.mark.parametrize("hosts", ["local"], indirect=True)
+@pytest.mark.slow
 def test_without_a_bucket_the_worker_cannot_see_the_web_hosts_files(hosts):
     # given: the same hosts, each with only its own disk for media
     site, dirs = hosts

@@ -37,16 +37,16 @@ from tests.helpers.factories import picture
 from tests.helpers.payments import hold_account, open_funded
 from tests.helpers.services import closed_port, database_url, require, wait_for, waiting_for_a_lock
 from tests.helpers.users import production_user
+from tests.parallel import OWN_REDIS_DBS
 
 BIN = Path(sys.executable).parent
 WORKERS = ("worker-default", "worker-images", "worker-io", "worker-payments")
 ROLES = ("web", *WORKERS, "beat")
-SMOKE_REDIS_DB = 15  # its own: the suite's in-process worker must not take these tasks
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def smoke_broker(db: int = SMOKE_REDIS_DB) -> str:
+def smoke_broker(db: int = OWN_REDIS_DBS["smoke"]) -> str:
     """A Redis database of the test's own on the configured Redis (needs PostgreSQL too)."""
     url = settings.CELERY_BROKER_URL
     require(url.startswith("redis://"), "the smoke test needs Redis (CELERY_BROKER_URL)")
@@ -226,6 +226,7 @@ def site(tmp_path):
         queues.close()
 
 
+@pytest.mark.slow
 def test_the_production_processes_run_every_app_and_stop_cleanly(site, tmp_path):
     # given: a staff user with two funded accounts
     user = production_user("ops", "smoke-test-pw", is_staff=True)  # gunicorn checks it

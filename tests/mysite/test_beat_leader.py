@@ -369,6 +369,7 @@ def dead_pid() -> int:
 # -- real beat processes ------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_two_beats_send_a_one_second_schedule_once_per_second(beats):
     # given: two beats and a schedule every second
     task = every("leader one per second", seconds=1)
@@ -398,6 +399,7 @@ def test_two_beats_send_a_one_second_schedule_once_per_second(beats):
     assert leader.count(STANDBY) == 0
 
 
+@pytest.mark.slow
 def test_a_killed_leaders_standby_takes_over_after_the_lease_without_repeating_a_slot(beats):
     # given: a schedule every second, and an hourly one due now (last ran 2 h ago)
     lease = 5
@@ -433,6 +435,7 @@ def test_a_killed_leaders_standby_takes_over_after_the_lease_without_repeating_a
     assert leader.status().returncode == 2  # the killed beat's host is not alive
 
 
+@pytest.mark.slow
 def test_a_stopped_leader_hands_over_at_once(beats):
     # given: a long lease, and a schedule every second
     lease = 30
@@ -529,6 +532,7 @@ def store_proxy():
         proxy.cut()
 
 
+@pytest.mark.slow
 def test_beat_stops_sending_while_the_lease_store_is_away_and_resumes(store_proxy, beats):
     # given: a beat whose database (through a proxy) is away when it starts
     task = every("leader outage every second", seconds=1)

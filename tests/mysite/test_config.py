@@ -95,6 +95,7 @@ BAD = [
 
 
 @pytest.mark.parametrize(("env", "message"), BAD)
+@pytest.mark.slow
 def test_a_bad_variable_stops_manage_py_with_one_line(tmp_path, env, message):
     done = run(manage("check"), tmp_path, **env)
 
@@ -121,6 +122,7 @@ def test_celery_stops_with_the_same_line(tmp_path, command):
         ["beat", "-S", "celery.beat:PersistentScheduler", "-s", "{tmp}/schedule"],
     ],
 )
+@pytest.mark.slow
 def test_an_unreachable_broker_stops_celery_at_start_with_one_line(tmp_path, command):
     command = [part.replace("{tmp}", str(tmp_path)) for part in command]
     broker = f"redis://:secret@127.0.0.1:{closed_port()}/0"

@@ -20,6 +20,7 @@ import pytest
 from django.conf import settings
 from django.db import connection
 from kombu import Exchange, Queue
+from prometheus_client.mmap_dict import MmapedDict, mmap_key
 from prometheus_client.parser import text_string_to_metric_families
 
 from mysite import metrics
@@ -466,3 +467,22 @@ def test_gunicorn_hooks_empty_the_directory_and_forget_a_dead_worker(tmp_path, m
 
     # then
     assert sorted(p.name for p in (tmp_path / "metrics").iterdir()) == ["README"]
+
+
+def test_a_scrape_while_a_process_creates_its_file_leaves_that_file_for_the_next(
+    tmp_path, monkeypatch
+):
+    # given: one process's counter, and the empty file of a process starting
+    # this instant (prometheus_client sizes it a moment after creating it)
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    written = MmapedDict(str(tmp_path / "counter_41.db"))
+    key = mmap_key("mysite_demo", "mysite_demo_total", [], [], "Demo.")
+    written.write_value(key, 3.0, 0.0)
+    written.close()
+    (tmp_path / "counter_42.db").touch()
+
+    # when
+    text = metrics.exposition(queues=False).decode()
+
+    # then: the scrape answers, with the started process's number
+    assert value(text, "mysite_demo_total") == 3.0

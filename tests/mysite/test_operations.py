@@ -311,7 +311,10 @@ def test_a_user_who_is_not_staff_gets_403_and_nothing_is_queued(
     assert not TaskRetry.objects.exists()
 
 
-@pytest.mark.parametrize("task_id", ["not-a-task-id", "0" * 36, uuid()])
+UNKNOWN_TASK_ID = "6c1d3b9e-2f4a-4e8b-9a7d-0b5e8f1c2a3d"  # well formed; no task has it
+
+
+@pytest.mark.parametrize("task_id", ["not-a-task-id", "0" * 36, UNKNOWN_TASK_ID])
 def test_a_malformed_or_unknown_task_id_is_404(
     task_id, client, staff_user, django_capture_on_commit_callbacks
 ):

@@ -6,8 +6,10 @@ from kombu import Connection, Queue
 
 from mysite.priorities import MAX_PRIORITY, Priority, broker_priority, broker_transport
 from tests.helpers.services import require
+from tests.parallel import with_redis_db, worker_index
 
-REDIS_URL = "redis://127.0.0.1:6379/14"
+# Queues of their own (uuid names), on this worker's Redis database.
+REDIS_URL = with_redis_db("redis://127.0.0.1:6379/13", worker_index())
 AMQP_URL = "amqp://guest:guest@127.0.0.1:5672//"
 
 

@@ -186,6 +186,7 @@ def test_a_broken_bucket_refuses_uploads_with_503_and_keeps_nothing(
     assert s3_bucket.keys(f"{s3_media}/") == []
 
 
+@pytest.mark.slow
 def test_a_report_retries_while_storage_is_down_and_is_made_once_it_is_back(
     settings, staff_user, celery_worker, s3_bucket, s3_media, broken_bucket
 ):

@@ -295,6 +295,7 @@ def runs_succeeded(worker: WorkerProcess, task_id: str) -> int:
     return worker.log().count(f"[{task_id}] succeeded")
 
 
+@pytest.mark.slow
 def test_an_image_whose_worker_is_killed_mid_task_ends_ready_once_with_one_rendition_per_spec(
     user, settings, shared_media, queue_workers
 ):
@@ -349,6 +350,7 @@ def yesterday_noon() -> datetime:
     return (local - timedelta(days=1)).replace(hour=12, minute=0, second=0, microsecond=0)
 
 
+@pytest.mark.slow
 def test_a_report_whose_worker_is_killed_mid_task_ends_ready_once(
     staff_user, settings, shared_media, queue_workers
 ):
@@ -412,6 +414,7 @@ def queued_sms(phone_user, settings, provider, queue_workers, body: str):
     return workers, notification
 
 
+@pytest.mark.slow
 def test_a_notification_whose_worker_is_killed_before_the_send_is_sent_once(
     phone_user, settings, provider, queue_workers
 ):
@@ -449,6 +452,7 @@ def test_a_notification_whose_worker_is_killed_before_the_send_is_sent_once(
     assert Notification.objects.get(pk=notification.pk).attempts == 1
 
 
+@pytest.mark.slow
 def test_a_notification_whose_worker_is_killed_during_the_send_is_delivered_once(
     phone_user, settings, provider, queue_workers
 ):
@@ -488,6 +492,7 @@ def test_a_notification_whose_worker_is_killed_during_the_send_is_delivered_once
     assert Notification.objects.get(pk=notification.pk).attempts == 2
 
 
+@pytest.mark.slow
 def test_a_broadcast_chunk_whose_worker_is_killed_mid_chunk_sends_each_message_once(
     django_user_model, settings, provider, queue_workers
 ):

@@ -132,6 +132,7 @@ def test_a_lock_timeout_is_retried_until_the_lock_is_free(
     assert services.ledger_check() == []
 
 
+@pytest.mark.slow
 def test_thousands_of_concurrent_transfers_keep_the_ledger_whole(hot_accounts, payment_workers):
     """2,000 random transfers among ten accounts on several worker processes,
     with the same requests submitted twice (at once, from two threads), keys
@@ -227,6 +228,7 @@ def batch_waiting_on_a_lock(accounts, *, seed: int):
         yield
 
 
+@pytest.mark.slow
 def test_a_task_whose_pool_process_dies_is_run_again(hot_accounts, payment_workers):
     """SIGKILL the pool processes while one is in the middle of a payment: the
     task it was running goes back to the queue at once (``reject_on_worker_lost``),
@@ -249,6 +251,7 @@ def test_a_task_whose_pool_process_dies_is_run_again(hot_accounts, payment_worke
     assert_ledger_adds_up(hot_accounts, total)
 
 
+@pytest.mark.slow
 def test_a_worker_killed_mid_batch_leaves_nothing_stuck(hot_accounts, payment_workers, settings):
     """SIGKILL a whole worker in the middle of a batch and start another.
 

@@ -161,6 +161,7 @@ def admin_client(client, django_user_model):
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.slow
 def test_disabled_task_stops_running_without_restart(beat):
     # given: a schedule every second, running
     task = every_second("beat demo every second")
@@ -180,6 +181,7 @@ def test_disabled_task_stops_running_without_restart(beat):
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.slow
 def test_admin_bulk_disable_then_service_bulk_enable(beat, admin_client):
     # given: two schedules every second, both running
     tasks = [every_second("beat bulk one"), every_second("beat bulk two")]
@@ -208,6 +210,7 @@ def test_admin_bulk_disable_then_service_bulk_enable(beat, admin_client):
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.slow
 def test_interval_changed_in_admin_stops_frequent_runs(beat, admin_client):
     # given: a schedule every second, running
     task = every_second("beat demo interval edit")

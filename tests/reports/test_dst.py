@@ -110,6 +110,7 @@ def half_past_two() -> str:
     ],
     ids=["spring-forward", "fall-back"],
 )
+@pytest.mark.slow
 def test_a_2_30_crontab_fires_once_on_each_dst_night(start, expected, restart_every):
     # given
     name = half_past_two()

@@ -119,6 +119,7 @@ RECENT = st.dates(min_value=date(2026, 1, 1), max_value=date(2027, 12, 31)).map(
 @pytest.mark.django_db
 @FEW
 @given(option("from", st.one_of(RECENT, DATE_TEXT)), option("to", st.one_of(RECENT, DATE_TEXT)))
+@pytest.mark.slow
 def test_rollup_sales_arguments_roll_up_complete_days_or_a_command_error(first, last):
     Order.objects.create(
         created_at=timezone.now() - timedelta(days=5), amount=1, channel="web", customer_ref="C1"
