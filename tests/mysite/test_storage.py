@@ -3,6 +3,7 @@ by our views, files deleted with their rows, and a storage that fails answered
 with 503 (pages) or retried (workers), leaving nothing half-written."""
 
 import io
+import threading
 import urllib.error
 import urllib.request
 import uuid
@@ -19,6 +20,7 @@ from django_celery_results.models import TaskResult
 from images.models import Image
 from mysite import config
 from mysite.middleware import STORAGE_MESSAGE
+from mysite.storage import BucketStorage
 from reports import services as report_services
 from reports.models import Report
 from tests.helpers.factories import picture, upload
@@ -246,3 +248,34 @@ def test_storage_check_on_local_files(stored, settings):
 
     assert out.getvalue().startswith("Media storage works: ")
     assert stored.names() == []
+
+
+def test_storages_of_one_bucket_share_a_connection_per_thread_and_credentials():
+    # given: two storages of the same bucket (as each settings change makes),
+    # and one with another secret
+    environment = {
+        "AWS_STORAGE_BUCKET_NAME": "mysite-media",
+        "AWS_S3_ENDPOINT_URL": f"http://127.0.0.1:{closed_port()}",
+        "AWS_ACCESS_KEY_ID": "key",
+        "AWS_SECRET_ACCESS_KEY": "secret",
+    }
+    first, second, other = (
+        BucketStorage(**bucket_storage(env, location=location)["OPTIONS"])
+        for env, location in [
+            (environment, "a"),
+            (environment, "b"),
+            ({**environment, "AWS_SECRET_ACCESS_KEY": "another"}, "a"),
+        ]
+    )
+
+    # when: each asks for its connection here, and the first in another thread
+    elsewhere = []
+    thread = threading.Thread(target=lambda: elsewhere.append(first.connection))
+    thread.start()
+    thread.join()
+
+    # then: one resource for the same credentials in this thread, none shared otherwise
+    assert first.connection is second.connection
+    assert other.connection is not first.connection
+    assert elsewhere[0] is not first.connection
+    assert first.bucket.name == second.bucket.name == "mysite-media"
