@@ -68,8 +68,10 @@
   });
 
   // After a reload: the last demo task, still running, is followed on from here.
+  // Otherwise the button works from now on (the page serves it disabled).
   if (stateEl.dataset.statusUrl && !DONE.has(stateEl.dataset.state)) {
-    button.disabled = true;
     follow(stateEl.dataset.statusUrl);
+  } else {
+    button.disabled = false;
   }
 })();
