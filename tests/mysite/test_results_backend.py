@@ -110,8 +110,11 @@ def test_a_failed_write_leaves_the_connection_usable():
 
 @pytest.fixture
 def health_checks(transactional_db):
-    """The default connection, connected, with Django's health checks on (as in production)."""
+    """The default connection, newly connected, with Django's health checks on (as in
+    production). New: one older than CONN_MAX_AGE would be closed by the task's
+    start (close_old_connections), and a new connection is not checked."""
     require(connection.vendor == "postgresql", "needs PostgreSQL (DATABASE_URL=postgres://...)")
+    connection.close()
     connection.ensure_connection()
     enabled = connection.health_check_enabled
     connection.health_check_enabled = True

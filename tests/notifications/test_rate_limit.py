@@ -131,7 +131,7 @@ WORKERS, THREADS = 3, 4
 RATE, BURST, MAX_WAIT = 50.0, 10, 0.2  # a short in-thread wait: 12 threads must defer
 # The limiter never gives more than RATE + BURST turns in a second; between a
 # turn and the provider's clock lie a commit, a query and an HTTP request on a
-# busy two-core machine (the suite runs in four processes), which can move
+# busy two-core machine (the suite runs in six processes), which can move
 # sends into one window: up to 400 ms of that (20 sends) is allowed. A delay
 # only shifts sends, so all of them still take (N - BURST) / RATE seconds, less
 # the same 400 ms. A limit per process would show ~3x on both.
