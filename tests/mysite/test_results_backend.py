@@ -6,7 +6,7 @@ import psycopg2
 import pytest
 from celery import states
 from django.conf import settings
-from django.db import DatabaseError, connection
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, connections
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from django_celery_results.models import TaskResult
@@ -110,16 +110,20 @@ def test_a_failed_write_leaves_the_connection_usable():
 
 @pytest.fixture
 def health_checks(transactional_db):
-    """The default connection, newly connected, with Django's health checks on (as in
-    production). New: one older than CONN_MAX_AGE would be closed by the task's
-    start (close_old_connections), and a new connection is not checked."""
+    """This thread's default connection (the wrapper itself, not the proxy), newly
+    connected and with no result written on it, with Django's health checks on
+    (as in production). New: one older than CONN_MAX_AGE would be closed by the
+    task's start (close_old_connections), and a new connection is not checked.
+    No result: an earlier test's write, under a second ago, would skip the check."""
     require(connection.vendor == "postgresql", "needs PostgreSQL (DATABASE_URL=postgres://...)")
-    connection.close()
-    connection.ensure_connection()
-    enabled = connection.health_check_enabled
-    connection.health_check_enabled = True
-    yield connection
-    connection.health_check_enabled = enabled
+    wrapper = connections[DEFAULT_DB_ALIAS]
+    wrapper.close()
+    wrapper.ensure_connection()
+    vars(wrapper).pop("mysite_result_written_at", None)
+    enabled = wrapper.health_check_enabled
+    wrapper.health_check_enabled = True
+    yield wrapper
+    wrapper.health_check_enabled = enabled
 
 
 def first_query_checks(conn) -> bool:
