@@ -1,7 +1,7 @@
 """Workers survive a Redis restart and get back what they held (issue 13).
 
-Fixes for kombu's Redis transport (5.7.0, the newest release), applied by
-``install(app)`` from mysite/celery.py:
+Fixes for kombu's Redis transport (5.7.0, the newest release), and one for its
+filesystem transport, applied by ``install(app)`` from mysite/celery.py:
 
 1. **The crash** (celery/celery#9250, celery/celery#7185). The broker drops
    while the task channel waits on a BRPOP, and the error shows first on
@@ -35,6 +35,13 @@ Fixes for kombu's Redis transport (5.7.0, the newest release), applied by
    it takes a connection from the pool for each command), and makes another
    when the channel's pool is replaced.
 
+4. **A message read while it is written** (the filesystem transport, the
+   embedded default). kombu creates a message file and then writes it; a
+   consumer that lists the folder in between takes the file and reads nothing
+   or half of it, and the worker dies on a JSONDecodeError ("Unrecoverable
+   error"). Here a message is written under a name no consumer takes, then
+   renamed into place: a rename within one folder is atomic.
+
 And one addition, so a worker that dies (SIGKILL, OOM, a crash kombu cannot
 mend) loses nothing for long: **a heartbeat of held messages**. Redis hands a
 message out again once it has sat in the unacked index longer than the
@@ -51,15 +58,19 @@ run twice; still, roll out in one go.
 
 import contextlib
 import logging
+import os
 import threading
 import time
+import uuid
 from queue import Empty
 from typing import Any, cast
 
 import kombu
 from celery import Celery, bootsteps
 from celery.signals import worker_shutdown
+from kombu.exceptions import ChannelError
 from kombu.transport import redis as redis_transport
+from kombu.utils.json import dumps
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +91,7 @@ def install(app: Celery) -> None:
         _patch_close_despite_a_dead_brpop()
     _patch_restore_unacked_later()
     _patch_one_client_per_channel()
+    _patch_whole_message_files()
     app.steps["consumer"].add(HeldMessages)
     # Only once the pool has drained: a warm shutdown still holds running tasks.
     worker_shutdown.connect(_stop_heartbeats, weak=False, dispatch_uid="mysite.kombu_fixes")
@@ -294,3 +306,24 @@ def _stop_heartbeats(**kwargs) -> None:
     while _heartbeats:
         _, heartbeat = _heartbeats.popitem()
         heartbeat.stop()
+
+
+# --- 4. whole message files ---------------------------------------------------
+
+PARTIAL = ".part"  # a message being written: consumers take only names ending ".<queue>.msg"
+
+
+def _patch_whole_message_files() -> None:
+    from kombu.transport import filesystem
+
+    def _put(self, queue, payload, **kwargs) -> None:
+        name = f"{round(time.monotonic() * 1000)}_{uuid.uuid4()}.{queue}.msg"
+        final = os.path.join(self.data_folder_out, name)
+        try:
+            with open(final + PARTIAL, "wb") as partial:
+                partial.write(dumps(payload).encode())
+            os.replace(final + PARTIAL, final)
+        except OSError as exc:
+            raise ChannelError(f"Cannot add file {final!r} to directory") from exc
+
+    filesystem.Channel._put = _put  # type: ignore[method-assign]  # the patch itself

@@ -1,6 +1,10 @@
-"""The Redis channel keeps one client for its commands (mysite/kombu_fixes.py, fix 3)."""
+"""The Redis channel keeps one client for its commands, and the filesystem
+transport hands out only whole messages (mysite/kombu_fixes.py, fixes 3 and 4)."""
+
+from queue import Empty
 
 from django.conf import settings
+from kombu import Connection
 
 from mysite.celery import app as celery_app
 from tests.helpers.services import require
@@ -44,3 +48,32 @@ def test_a_message_published_through_the_kept_client_is_consumed():
             queue.queue.delete()
             queue.close()
     assert [message.payload for message in received] == [{"n": 0}, {"n": 1}, {"n": 2}]
+
+
+def test_the_filesystem_broker_never_hands_out_a_message_being_written(tmp_path):
+    # given: a filesystem broker's folder, and a consumer of its queue
+    options = {"data_folder_in": str(tmp_path), "data_folder_out": str(tmp_path)}
+    taken: list[object] = []
+
+    with (
+        Connection("filesystem://", transport_options=options) as producer,
+        Connection("filesystem://", transport_options=options) as consumer,
+    ):
+        inbox = consumer.default_channel
+
+        class PollsWhileEncoded:
+            """A value whose encoding has the consumer poll the queue meanwhile."""
+
+            def __json__(self) -> str:
+                try:
+                    taken.append(inbox._get("whole"))
+                except Empty:
+                    taken.append("nothing yet")
+                return "encoded"
+
+        # when: a message is published, the consumer polling while it is written
+        producer.default_channel._put("whole", {"n": 1, "value": PollsWhileEncoded()})
+
+        # then: meanwhile there was nothing to take; afterwards the whole message
+        assert taken == ["nothing yet"]
+        assert inbox._get("whole") == {"n": 1, "value": "encoded"}
