@@ -55,11 +55,14 @@ class BucketStorage(S3Storage):
         makes one per instance and thread, and making one loads botocore's S3
         model (a tenth of a second of CPU). Resources are not shared between
         threads."""
-        cache = _thread_resources.__dict__.setdefault("by_key", {})
-        key = self._connection_key()
-        if key not in cache:
-            cache[key] = super().connection
-        return cache[key]
+        connection = getattr(self._connections, "connection", None)  # this instance's, here
+        if connection is None:
+            shared = _thread_resources.__dict__.setdefault("by_key", {})
+            key = self._connection_key()
+            if key not in shared:
+                shared[key] = super().connection
+            connection = self._connections.connection = shared[key]
+        return connection
 
     def _connection_key(self) -> tuple:
         config = self.client_config

@@ -58,13 +58,17 @@ def redis_db(base: int, index: int) -> int:
     return free[index - 1]
 
 
+def redis_url_on(url: str, db: int) -> str:
+    """``url`` (a Redis URL) with database ``db``: the same server and options."""
+    return urlsplit(url)._replace(path=f"/{db}").geturl()
+
+
 def with_redis_db(url: str, index: int) -> str:
     """``url`` (a Redis URL) moved to worker ``index``'s database; other URLs as they are."""
     parts = urlsplit(url)
     if parts.scheme not in {"redis", "rediss"}:
         return url
-    base = int(parts.path.strip("/") or 0)
-    return parts._replace(path=f"/{redis_db(base, index)}").geturl()
+    return redis_url_on(url, redis_db(int(parts.path.strip("/") or 0), index))
 
 
 def _isolate() -> None:

@@ -37,7 +37,7 @@ from tests.helpers.factories import picture, upload
 from tests.helpers.payments import open_funded
 from tests.helpers.services import require
 from tests.mysite.test_operations import DEMO, failed
-from tests.parallel import OWN_REDIS_DBS
+from tests.parallel import OWN_REDIS_DBS, redis_url_on
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -56,7 +56,7 @@ def fuzz_broker():
     """The Celery app publishes to a Redis database of this test's own, emptied after."""
     url = django_settings.CELERY_BROKER_URL
     require(url.startswith("redis://"), "the Schemathesis run needs Redis (CELERY_BROKER_URL)")
-    fuzz_url = url.rsplit("/", 1)[0] + f"/{OWN_REDIS_DBS['fuzz']}"
+    fuzz_url = redis_url_on(url, OWN_REDIS_DBS["fuzz"])
     queues = redis.Redis.from_url(fuzz_url)
     queues.flushdb()
     conf = celery_app.conf

@@ -37,7 +37,7 @@ from tests.helpers.factories import picture
 from tests.helpers.payments import hold_account, open_funded
 from tests.helpers.services import closed_port, database_url, require, wait_for, waiting_for_a_lock
 from tests.helpers.users import production_user
-from tests.parallel import OWN_REDIS_DBS
+from tests.parallel import OWN_REDIS_DBS, redis_url_on
 
 BIN = Path(sys.executable).parent
 WORKERS = ("worker-default", "worker-images", "worker-io", "worker-payments")
@@ -51,7 +51,7 @@ def smoke_broker(db: int = OWN_REDIS_DBS["smoke"]) -> str:
     url = settings.CELERY_BROKER_URL
     require(url.startswith("redis://"), "the smoke test needs Redis (CELERY_BROKER_URL)")
     require(connection.vendor == "postgresql", "the smoke test needs PostgreSQL (DATABASE_URL)")
-    return url.rsplit("/", 1)[0] + f"/{db}"
+    return redis_url_on(url, db)
 
 
 class Site:
